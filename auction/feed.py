@@ -1,0 +1,178 @@
+"""The live feed of a lot: one hub per lot and process, one watcher per connection.
+
+Invariants:
+- a watcher first gets a ``snapshot`` (the auction as it stands, with its ``seq``), then the
+  stored events after the seq it asked for (``after_seq``), then live events; an event at or
+  below the last seq sent is skipped, and a gap (an event whose seq is beyond the next one: a
+  publish from another node overtook, or pub/sub lost messages) is filled from the stored log,
+  so a watcher never has to guess;
+- a live event is decoded, stamped with ``server_time`` and encoded ONCE per process (the hub),
+  then the same text goes to every watcher of the lot;
+- memory per watcher is bounded: when its queue is full the oldest price updates (``bid``,
+  ``extended``) are dropped and, when the sender catches up, a fresh ``snapshot`` (labelled with
+  the seq just before the next queued event) replaces them; lifecycle events (``opened``,
+  ``closed``, ``defaulted``) are never dropped;
+- every message carries ``server_time`` so the client counts down on the server's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from auction.chain import rfc3339
+
+DROPPABLE = frozenset({"bid", "extended"})
+Message = dict[str, Any]
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A live event ready to send: its seq and type, and its JSON text (with ``server_time``)."""
+
+    seq: int
+    type: str
+    text: str
+
+
+class EventSource(Protocol):
+    async def snapshot(self, lot_id: str) -> Message:
+        """The auction as it stands now, including its ``seq``."""
+        ...
+
+    async def events_after(self, lot_id: str, after_seq: int, limit: int) -> Sequence[Message]:
+        """Stored events with seq > after_seq, in order, at most ``limit``."""
+        ...
+
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def encode_frame(event: Mapping[str, Any], clock: Clock = _utcnow) -> Frame:
+    out = dict(event)
+    out["server_time"] = rfc3339(clock())
+    return Frame(int(out["seq"]), str(out["type"]), _encoder.encode(out).decode())
+
+
+class Watcher:
+    def __init__(
+        self,
+        lot_id: str,
+        source: EventSource,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        max_pending: int = 512,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self.lot_id = lot_id
+        self._source = source
+        self._send_text = send
+        self._max_pending = max_pending
+        self._clock = clock
+        self._pending: deque[Frame] = deque()
+        self._wakeup = asyncio.Event()
+        self._resync = False
+        self.last_seq = 0
+        self.dropped = 0
+
+    async def _send(self, event: Mapping[str, Any]) -> None:
+        await self._send_text(encode_frame(event, self._clock).text)
+
+    async def _send_snapshot(self, snapshot: Mapping[str, Any], seq: int) -> None:
+        out = {**snapshot, "type": "snapshot", "seq": seq, "server_time": rfc3339(self._clock())}
+        await self._send_text(_encoder.encode(out).decode())
+
+    async def start(self, after_seq: int | None) -> None:
+        """Send the snapshot, then the stored events after ``after_seq`` up to the snapshot."""
+        snapshot = await self._source.snapshot(self.lot_id)
+        head = int(snapshot.get("seq", 0))
+        if after_seq is not None and 0 <= after_seq < head:
+            await self._send_snapshot(snapshot, after_seq)
+            self.last_seq = after_seq
+            await self._fill(head)
+        else:
+            await self._send_snapshot(snapshot, head)
+            self.last_seq = head
+
+    async def _fill(self, up_to: int) -> None:
+        while self.last_seq < up_to:
+            events = await self._source.events_after(
+                self.lot_id, self.last_seq, min(500, up_to - self.last_seq)
+            )
+            if not events:
+                return
+            for event in events:
+                if int(event["seq"]) == self.last_seq + 1:
+                    await self._send(event)
+                    self.last_seq = int(event["seq"])
+
+    def offer(self, frame: Frame) -> None:
+        """Queue a live event (called by the hub; never blocks)."""
+        self._pending.append(frame)
+        if len(self._pending) > self._max_pending:
+            self._drop_price_updates()
+        self._wakeup.set()
+
+    def _drop_price_updates(self) -> None:
+        """Drop the oldest price updates until the queue is half full (lifecycle events stay)."""
+        excess = len(self._pending) - self._max_pending // 2
+        kept: deque[Frame] = deque()
+        for frame in self._pending:
+            if excess > 0 and frame.type in DROPPABLE:
+                excess -= 1
+                self.dropped += 1
+                self._resync = True
+            else:
+                kept.append(frame)
+        self._pending = kept
+
+    async def pump(self) -> None:
+        """Send queued events until cancelled: in order, without duplicates or gaps."""
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            frame = self._pending.popleft()
+            if frame.seq <= self.last_seq:
+                continue
+            if frame.seq > self.last_seq + 1:
+                if self._resync:
+                    # The snapshot stands in for the dropped price updates; it is labelled just
+                    # before this frame so that this frame (perhaps the close) is still sent.
+                    self._resync = False
+                    snapshot = await self._source.snapshot(self.lot_id)
+                    await self._send_snapshot(snapshot, frame.seq - 1)
+                    self.last_seq = frame.seq - 1
+                await self._fill(frame.seq - 1)
+            if frame.seq == self.last_seq + 1:
+                await self._send_text(frame.text)
+                self.last_seq = frame.seq
+
+
+class LotHub:
+    """The process's one subscription for a lot: decode, stamp and encode once, fan out to watchers."""
+
+    def __init__(self, lot_id: str, clock: Clock = _utcnow) -> None:
+        self.lot_id = lot_id
+        self._clock = clock
+        self.watchers: set[Watcher] = set()
+
+    def dispatch(self, raw: bytes) -> None:
+        events: list[Message] = msgspec.json.decode(raw)
+        for event in events:
+            frame = encode_frame(event, self._clock)
+            for watcher in tuple(self.watchers):
+                watcher.offer(frame)

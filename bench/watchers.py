@@ -1,0 +1,226 @@
+"""W websocket watchers of one lot, in a process of their own, measuring bid-to-watcher latency.
+
+Invariants:
+- watchers connect with ``after_seq=0`` to ``/ws/auctions/{id}`` on the app processes in turn
+  (watcher ``i`` on process ``i mod P``), at most :data:`CONNECT_CONCURRENCY` handshakes at once;
+- latency of a ``bid`` event = its receipt time at the watcher − the send time of its HTTP bid at
+  the load generator, both on this machine's monotonic clock (the load generator publishes send
+  times in shared memory by ladder index, which the bid's amount gives back);
+- a watcher's feed is checked message by message: after the first ``snapshot``, every event must
+  carry ``last_seq + 1``; a later ``snapshot`` (the server dropped price updates for a slow
+  client) is counted as a resync with the seqs it superseded, apart from real gaps; a seq at or
+  below the last is a duplicate;
+- a watcher stops when it sees the close (a ``closed`` event, or a snapshot of a closed lot) or at
+  the process deadline, whichever is first; the process always reports and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import time
+from collections.abc import MutableSequence, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import msgspec
+import websockets
+
+from bench.stats import Histogram
+
+CONNECT_CONCURRENCY = 64
+LATENCY_BUCKET_US = 100
+LATENCY_BUCKETS = 600_000  # 100 µs buckets up to 60 s; the last bucket takes the rest
+FINAL_STATUSES = frozenset({"sold", "failed", "defaulted"})
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    ws_urls: tuple[str, ...]
+    auction_id: str
+    watchers: int
+    starting_price: int
+    increment: int
+    deadline_seconds: float
+
+
+@dataclass
+class FeedCheck:
+    """What one watcher saw, folded message by message (see the module's invariants)."""
+
+    last_seq: int = -1
+    messages: int = 0
+    bids: int = 0
+    gaps: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    resyncs: int = 0
+    superseded: int = 0
+    closed: bool = False
+
+    def see(self, message: dict[str, Any]) -> None:
+        self.messages += 1
+        kind = message.get("type")
+        seq = int(message.get("seq", 0))
+        if kind == "snapshot":
+            if self.last_seq >= 0:
+                self.resyncs += 1
+                self.superseded += max(0, seq - self.last_seq)
+            self.last_seq = max(self.last_seq, seq)
+            if message.get("status") in FINAL_STATUSES:
+                self.closed = True
+            return
+        if self.last_seq < 0:
+            self.gaps += 1
+            self.last_seq = seq
+        elif seq <= self.last_seq:
+            self.duplicates += 1
+            return
+        elif seq > self.last_seq + 1:
+            self.gaps += 1
+            self.missing += seq - self.last_seq - 1
+        self.last_seq = seq
+        if kind == "bid":
+            self.bids += 1
+        elif kind == "closed":
+            self.closed = True
+
+
+@dataclass
+class WatchReport:
+    planned: int
+    connected: int = 0
+    connect_failures: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    messages: int = 0
+    bid_receipts: int = 0
+    unmatched_bids: int = 0
+    closed_seen: int = 0
+    clean_final_seqs: dict[str, int] = field(default_factory=dict)
+    gaps: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    resyncs: int = 0
+    resynced_watchers: int = 0
+    superseded: int = 0
+    connect_seconds: float = 0.0
+    latency_sparse: dict[str, int] = field(default_factory=dict)
+    latency_largest: int = 0
+
+    def fold(self, check: FeedCheck) -> None:
+        self.messages += check.messages
+        self.gaps += check.gaps
+        self.missing += check.missing
+        self.duplicates += check.duplicates
+        self.resyncs += check.resyncs
+        self.superseded += check.superseded
+        self.resynced_watchers += 1 if check.resyncs else 0
+        self.closed_seen += 1 if check.closed else 0
+        if check.closed and not check.gaps and not check.duplicates:
+            key = str(check.last_seq)
+            self.clean_final_seqs[key] = self.clean_final_seqs.get(key, 0) + 1
+
+    def histogram(self) -> Histogram:
+        return Histogram.from_sparse(
+            LATENCY_BUCKET_US, LATENCY_BUCKETS, self.latency_sparse, self.latency_largest
+        )
+
+    def complete(self, final_seq: int) -> int:
+        """Watchers that saw the close at the lot's final seq with no gap and no duplicate."""
+        return self.clean_final_seqs.get(str(final_seq), 0)
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard) if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> WatchReport:
+    report = WatchReport(planned=plan.watchers)
+    histogram = Histogram(LATENCY_BUCKET_US, LATENCY_BUCKETS)
+    started = time.monotonic()
+    deadline = started + plan.deadline_seconds
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    decoder = msgspec.json.Decoder()
+    sockets: list[Any] = []
+
+    async def connect(index: int) -> Any:
+        url = f"{plan.ws_urls[index % len(plan.ws_urls)]}/ws/auctions/{plan.auction_id}?after_seq=0"
+        async with gate:
+            try:
+                async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
+                    return await websockets.connect(
+                        url, max_size=2**20, max_queue=None, ping_interval=None, compression=None
+                    )
+            except Exception as exc:
+                name = type(exc).__name__
+                report.connect_failures[name] = report.connect_failures.get(name, 0) + 1
+                return None
+
+    async def watch(socket: Any) -> None:
+        check = FeedCheck()
+        try:
+            while not check.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    raw = await asyncio.wait_for(socket.recv(), remaining)
+                except TimeoutError:
+                    break
+                received = time.monotonic_ns() // 1000
+                message = decoder.decode(raw)
+                check.see(message)
+                if message.get("type") == "bid":
+                    index = (int(message["amount"]) - plan.starting_price) // plan.increment
+                    sent = send_times[index] if 0 <= index < len(send_times) else 0
+                    if sent > 0:
+                        histogram.add(received - sent)
+                        report.bid_receipts += 1
+                    else:
+                        report.unmatched_bids += 1
+        except Exception as exc:
+            name = type(exc).__name__
+            report.errors[name] = report.errors.get(name, 0) + 1
+        finally:
+            report.fold(check)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket.close(), 2)
+
+    results = await asyncio.gather(*(connect(index) for index in range(plan.watchers)))
+    sockets = [socket for socket in results if socket is not None]
+    report.connected = len(sockets)
+    report.connect_seconds = time.monotonic() - started
+    ready.set()
+    await asyncio.gather(*(watch(socket) for socket in sockets))
+    report.latency_sparse = histogram.to_sparse()
+    report.latency_largest = histogram.largest
+    return report
+
+
+def run_watchers(plan: WatchPlan, send_times: MutableSequence[int], ready: Any, results: Any) -> None:
+    """Entry point of the watcher process: watch, then put the report (as a dict) on ``results``."""
+    raise_open_files_limit(plan.watchers + 1024)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        runner = asyncio.run
+    try:
+        report = runner(_watch_all(plan, send_times, ready))
+    except BaseException as exc:
+        ready.set()
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+    results.put(asdict(report))
+
+
+def report_from(data: dict[str, Any]) -> WatchReport:
+    if "error" in data:
+        raise RuntimeError(f"the watcher process failed: {data['error']}")
+    return WatchReport(**data)

@@ -1,0 +1,1 @@
+"""Accounts, organisations and roles: who is who on the exchange."""

@@ -1,0 +1,1 @@
+"""Offers on a listing: acquisitions, licences, licence-backs and pledge-to-equity conversions."""

@@ -1,0 +1,1 @@
+"""Deposits and payouts through the payment gateways."""

@@ -1,0 +1,1 @@
+"""Reliability and security: faults on real services, bad input, abuse, authorization, records."""

@@ -1,0 +1,13 @@
+"""Settlement tests run the sandbox rule profile, like the auction tests whose helpers they use."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketplace.settings import Settings
+from tests.conftest import Backend
+
+
+@pytest.fixture
+def settings(backend: Backend) -> Settings:
+    return backend.settings.with_(auction_rules="sandbox")
