@@ -69,7 +69,6 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "common.actions": ("操作", "Actions"),
     "common.loading": ("加载中…", "Loading…"),
     "common.error": ("出错了", "Something went wrong"),
-    "common.not_yet": ("该功能的后台服务尚未上线。", "The service behind this part is not available yet."),
     "common.page_of": ("第 {page} / {pages} 页，共 {total} 项", "Page {page} of {pages}, {total} items"),
     "common.prev_page": ("上一页", "Previous page"),
     "common.next_page": ("下一页", "Next page"),

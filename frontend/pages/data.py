@@ -10,14 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auction.errors import BidRejected
 from frontend.formatting import FormValueError, format_plain_amount
 from marketplace.accounts import service as accounts_service
 from marketplace.accounts.security import Principal
@@ -48,14 +46,6 @@ from marketplace.settlement.service import SettlementPolicy, issue_payouts, sett
 from marketplace.settlement.statements import SettlementOut
 
 LIVE_STATUSES = ("scheduled", "open")
-
-
-RegistrationLookup = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[RegistrationOut | None]]
-
-# NOT YET IN THE AUCTIONS SERVICE: ``registration_for(session, auction_id, user_id)`` (the caller's
-# registration and deposit for a round). Until it lands the room offers the (idempotent)
-# registration button, whose answer carries the bidder code and the deposit's status.
-registration_for: RegistrationLookup | None = getattr(auctions, "registration_for", None)
 
 
 async def rounds(session: AsyncSession, listing_id: uuid.UUID) -> list[AuctionOut]:
@@ -102,38 +92,19 @@ class Standing:
 async def my_standing(
     session: AsyncSession, auction_id: uuid.UUID, principal: Principal | None
 ) -> Standing | None:
-    """The caller's standing in the round, or ``None`` when it has not registered (or may not bid).
-
-    Read through ``prepare_bid`` (the read-only half of a bid: "who is bidding and with what
-    standing"), and through ``registration_for`` as well once the auctions service has it.
-    """
+    """The caller's standing in the round, or ``None`` when it has not registered (or may not bid)."""
     if principal is None or principal.role != "buyer":
         return None
-    if registration_for is not None:
-        found = await registration_for(session, auction_id, principal.user_id)
-        if found is None:
-            return None
-        return Standing(found.bidder_code, found.deposit.status == "held", found)
-    try:
-        command = await auctions.prepare_bid(session, auction_id, principal, 0, None)
-    except BidRejected:
+    found = await auctions.registration_for(session, auction_id, principal.user_id)
+    if found is None:
         return None
-    return Standing(command.bidder_code, command.deposit_held)
-
-
-# NOT YET IN THE ACCOUNTS SERVICE: ``list_orgs(session)`` (organisations to name as settlement
-# parties and valuers). Until it lands the wizard's organisation lists are filled by ``app.js``
-# from ``GET /api/orgs``.
-OrgLister = Callable[[AsyncSession], Awaitable[Sequence[Any]]]
-list_orgs: OrgLister | None = getattr(accounts_service, "list_orgs", None)
+    return Standing(found.bidder_code, found.deposit.status == "held", found)
 
 
 async def org_choices(session: AsyncSession) -> dict[str, list[tuple[uuid.UUID, str]]]:
-    """Organisations by kind, for the wizard's selects (empty until the accounts service lists them)."""
-    if list_orgs is None:
-        return {}
+    """Organisations by kind, for the wizard's selects."""
     choices: dict[str, list[tuple[uuid.UUID, str]]] = {}
-    for org in await list_orgs(session):
+    for org in await accounts_service.list_orgs(session):
         choices.setdefault(org.kind, []).append((org.id, org.name))
     return choices
 
@@ -340,30 +311,9 @@ async def round_action(
     await auctions.submit(ctx.services["live"].sequencer, auction_id, command)
 
 
-# NOT YET IN THE AUCTIONS SERVICE: ``deposits_to_confirm(session)`` — the offline deposits awaiting
-# the operator's confirmation, each with ``deposit`` (DepositOut), ``auction_id``, ``bidder_code``
-# and ``payer_name``. Until it lands the console says so.
-deposits_lookup: Callable[[AsyncSession], Awaitable[Sequence[Any]]] | None = getattr(
-    auctions, "deposits_to_confirm", None
-)
-
-
-def deposits_available() -> bool:
-    return deposits_lookup is not None
-
-
 async def deposits_to_confirm(session: AsyncSession, principal: Principal | None) -> list[Any]:
     require(principal, "operator")
-    if deposits_lookup is None:
-        return []
-    return list(await deposits_lookup(session))
-
-
-# NOT YET IN THE ACCOUNTS SERVICE: ``user_by_email(session, email)``. Until it lands a
-# pre-emption holder is named by user id.
-user_by_email: Callable[[AsyncSession, str], Awaitable[Any]] | None = getattr(
-    accounts_service, "user_by_email", None
-)
+    return list(await auctions.deposits_to_confirm(session))
 
 
 async def preemption_holders(session: AsyncSession, text: str) -> list[dict[str, Any]]:
@@ -379,9 +329,12 @@ async def preemption_holders(session: AsyncSession, text: str) -> list[dict[str,
             )
         who, rank = parts[0], int(parts[1])
         if "@" in who:
-            if user_by_email is None:
-                raise FormValueError("invalid_input", f"pre-emption line {number}: give the user id")
-            user = await user_by_email(session, who)
+            try:
+                user = await accounts_service.user_by_email(session, who)
+            except NotFound as exc:
+                raise FormValueError(
+                    "invalid_input", f"pre-emption line {number}: no user with the e-mail {who}"
+                ) from exc
             holders.append({"user_id": str(user.id), "rank": rank})
             continue
         try:

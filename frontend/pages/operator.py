@@ -209,9 +209,7 @@ class OperatorPages(Controller):
     async def deposits(self, page: PageDep, db: Db) -> Template:
         _operator(page)
         rows = await data.deposits_to_confirm(db, page.principal)
-        return render(
-            page, "operator/deposits.html", tab="deposits", rows=rows, available=data.deposits_available()
-        )
+        return render(page, "operator/deposits.html", tab="deposits", rows=rows)
 
     @post("/deposits/{deposit_id:uuid}/confirm", status_code=200)
     async def confirm_deposit(

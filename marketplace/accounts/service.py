@@ -135,3 +135,16 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     if user is None:
         raise NotFound("not_found", "no such user")
     return user
+
+
+async def list_orgs(session: AsyncSession) -> list[Org]:
+    """Every organisation, by kind then name (for naming settlement parties and valuers)."""
+    return list(await session.scalars(select(Org).order_by(Org.kind, Org.name)))
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User:
+    """The user with ``email`` (case-insensitive), or ``not_found``."""
+    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("not_found", "no user with this e-mail")
+    return user

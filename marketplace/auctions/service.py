@@ -56,6 +56,7 @@ from marketplace.db import utcnow
 from marketplace.errors import Conflict, Forbidden, Invalid, NotFound
 from marketplace.listings.models import Listing
 from marketplace.listings.service import transition
+from marketplace.offers.service import bind_stalking_horse
 
 log = structlog.get_logger("marketplace.auctions")
 
@@ -287,6 +288,54 @@ def _registration_out(registration: Registration, deposit: Deposit) -> Registrat
     )
 
 
+async def registration_for(
+    session: AsyncSession, auction_id: uuid.UUID, user_id: uuid.UUID
+) -> RegistrationOut | None:
+    """The user's registration and deposit for a round, or ``None`` when it has not registered."""
+    found = (
+        await session.execute(
+            select(Registration, Deposit)
+            .join(Deposit, Deposit.registration_id == Registration.id)
+            .where(Registration.auction_id == auction_id, Registration.user_id == user_id)
+        )
+    ).first()
+    if found is None:
+        return None
+    registration, deposit = found
+    return _registration_out(registration, deposit)
+
+
+@dataclass(frozen=True)
+class DepositToConfirm:
+    """An offline deposit awaiting the operator's confirmation that the transfer arrived."""
+
+    deposit: DepositOut
+    auction_id: uuid.UUID
+    bidder_code: str
+    payer_name: str
+
+
+async def deposits_to_confirm(session: AsyncSession, *, limit: int = 500) -> list[DepositToConfirm]:
+    """Pending offline deposits of rounds still running, oldest first (the operator's queue)."""
+    rows = await session.execute(
+        select(Deposit, Registration.bidder_code, User.real_name, User.name)
+        .join(Registration, Registration.id == Deposit.registration_id)
+        .join(User, User.id == Deposit.user_id)
+        .join(Auction, Auction.id == Deposit.auction_id)
+        .where(
+            Deposit.status == "pending",
+            Deposit.method == "offline",
+            Auction.status.in_(("scheduled", "open")),
+        )
+        .order_by(Deposit.created_at)
+        .limit(limit)
+    )
+    return [
+        DepositToConfirm(deposit_out(deposit), deposit.auction_id, code, real_name or name)
+        for deposit, code, real_name, name in rows
+    ]
+
+
 def deposit_out(deposit: Deposit) -> DepositOut:
     return DepositOut(
         id=deposit.id,
@@ -458,6 +507,9 @@ async def on_close(session: AsyncSession, row: Auction, event: engine.Event, now
             row.balance_due_at = now + profile.balance_due
             row.confirmation_no = f"CJ-{now:%Y%m%d}-{row.id.hex[:8].upper()}"
             await transition(session, listing, "sold", None, f"round {row.round_no} sold at {event.price}")
+        elif row.stalking_horse_offer_id is not None:
+            # Nobody bid above the stalking horse: its offeror is bound and the offer is the sale.
+            await bind_stalking_horse(session, row, now=now)
         elif row.kind == "sale":
             await transition(session, listing, "failed", None, "the fixed-price sale found no buyer")
         for deposit in deposits:

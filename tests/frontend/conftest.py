@@ -193,8 +193,11 @@ def live_app(chromium_path: str, tmp_path: Path) -> Iterator[LiveApp]:
         yield app
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
+    """One Chromium for the frontend package. Package-scoped, not session-scoped: Playwright's sync
+    API keeps an event loop running on this thread while it is open, and the async tests of the
+    packages that run after this one need the thread's loop free again."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
