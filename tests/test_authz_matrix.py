@@ -775,13 +775,16 @@ def test_the_live_feed_is_public() -> None:
     assert "principal" not in inspect.signature(live_feed.fn).parameters, "the live feed now needs a caller"
 
 
-def test_print_every_outcome(matrix: Any) -> None:
-    """``MATRIX_PRINT=1 pytest tests/test_authz_matrix.py -s -k print``: the table as the app answers it."""
-    if not os.environ.get("MATRIX_PRINT"):
-        pytest.skip("set MATRIX_PRINT=1 to print every outcome")
+def test_every_route_was_asked_as_every_role(matrix: Any) -> None:
+    """Each cell of the table has an answer. ``MATRIX_PRINT=1 pytest tests/test_authz_matrix.py -s
+    -k every_route_was_asked`` also prints the table as the app answers it."""
     results, _ = matrix
-    for entry in MATRIX:
-        answers = (
-            f"{role}:{results[(entry.id, role)][1]} {results[(entry.id, role)][2]}".strip() for role in ROLES
-        )
-        print(f"{entry.id:66} {' | '.join(answers)}")
+    missing = [(entry.id, role) for entry in MATRIX for role in ROLES if (entry.id, role) not in results]
+    assert not missing, f"cells never asked: {missing[:10]}"
+    if os.environ.get("MATRIX_PRINT"):
+        for entry in MATRIX:
+            answers = (
+                f"{role}:{results[(entry.id, role)][1]} {results[(entry.id, role)][2]}".strip()
+                for role in ROLES
+            )
+            print(f"{entry.id:66} {' | '.join(answers)}")
