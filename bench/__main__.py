@@ -64,6 +64,7 @@ class Run:
     report: RunReport
     profile: bool
     script: Path
+    feed_batch: bool = True
     bidders: list[lots.Bidder] = field(default_factory=list)
     pgbench_lot: tuple[str, str] | None = None
 
@@ -290,6 +291,7 @@ async def watch(stage: Stage, watchers: int) -> None:
         starting_price=lot.starting_price,
         increment=lot.increment,
         deadline_seconds=length + _enrol_budget(len(accounts)) + plan.drain_seconds,
+        batch=run.feed_batch,
     )
     process = context.Process(
         target=run_watchers, args=(watch_plan, send_times, ready, results), name="bench-watchers", daemon=True
@@ -475,6 +477,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the app during the largest hot-lot phase"
     )
+    parser.add_argument(
+        "--feed",
+        choices=("batch", "single"),
+        default="batch",
+        help="watchers take batched frames (batch=true, the default) or one frame per event",
+    )
     return parser.parse_args(argv)
 
 
@@ -505,6 +513,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         report=RunReport(started_at=stamp, mode=plan.mode, machine=unknown_machine, database=database),
         profile=args.profile,
         script=script,
+        feed_batch=args.feed == "batch",
+    )
+    run.report.notes.append(
+        "Watchers took "
+        + (
+            "batched frames (`batch=true`: the events of one 20–100 ms tick per frame)."
+            if run.feed_batch
+            else "one frame per event (`--feed single`)."
+        )
     )
     busy, waited = wait_for_quiet(QUIET_BUSY_PERCENT, args.wait_quiet)
     run.report.notes.append(

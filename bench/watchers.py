@@ -1,7 +1,9 @@
 """W websocket watchers of one lot, in a process of their own, measuring bid-to-watcher latency.
 
 Invariants:
-- watchers connect with ``after_seq=0`` to ``/ws/auctions/{id}`` on the app processes in turn
+- watchers connect with ``after_seq=0`` (and ``batch=true`` unless told otherwise: a frame is then a
+  JSON array of messages, each checked and timed as if it came alone) to ``/ws/auctions/{id}``
+  on the app processes in turn
   (watcher ``i`` on process ``i mod P``), at most :data:`CONNECT_CONCURRENCY` handshakes at once;
 - latency of a ``bid`` event = its receipt time at the watcher − the send time of its HTTP bid at
   the load generator, both on this machine's monotonic clock (the load generator publishes send
@@ -43,6 +45,7 @@ class WatchPlan:
     starting_price: int
     increment: int
     deadline_seconds: float
+    batch: bool = True
 
 
 @dataclass
@@ -149,7 +152,8 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
     sockets: list[Any] = []
 
     async def connect(index: int) -> Any:
-        url = f"{plan.ws_urls[index % len(plan.ws_urls)]}/ws/auctions/{plan.auction_id}?after_seq=0"
+        query = "after_seq=0&batch=true" if plan.batch else "after_seq=0"
+        url = f"{plan.ws_urls[index % len(plan.ws_urls)]}/ws/auctions/{plan.auction_id}?{query}"
         async with gate:
             try:
                 async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
@@ -173,16 +177,17 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
                 except TimeoutError:
                     break
                 received = time.monotonic_ns() // 1000
-                message = decoder.decode(raw)
-                check.see(message)
-                if message.get("type") == "bid":
-                    index = (int(message["amount"]) - plan.starting_price) // plan.increment
-                    sent = send_times[index] if 0 <= index < len(send_times) else 0
-                    if sent > 0:
-                        histogram.add(received - sent)
-                        report.bid_receipts += 1
-                    else:
-                        report.unmatched_bids += 1
+                decoded = decoder.decode(raw)
+                for message in decoded if isinstance(decoded, list) else (decoded,):
+                    check.see(message)
+                    if message.get("type") == "bid":
+                        index = (int(message["amount"]) - plan.starting_price) // plan.increment
+                        sent = send_times[index] if 0 <= index < len(send_times) else 0
+                        if sent > 0:
+                            histogram.add(received - sent)
+                            report.bid_receipts += 1
+                        else:
+                            report.unmatched_bids += 1
         except Exception as exc:
             name = type(exc).__name__
             report.errors[name] = report.errors.get(name, 0) + 1

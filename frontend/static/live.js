@@ -3,7 +3,8 @@
  * Invariants:
  * - amounts are integers in fen and are handled as BigInt: parsed from text and formatted with
  *   integer division and modulo only; a Number is used for an amount only to draw the chart;
- * - the room follows /ws/auctions/{id}?after_seq=N from the last seq it has applied; an event
+ * - the room follows /ws/auctions/{id}?batch=true&after_seq=N (frames are arrays of messages)
+ *   from the last seq it has applied; an event
  *   whose seq is not the next one is ignored if old and triggers a reconnect if it leaves a gap,
  *   so the history never has holes or duplicates; reconnection never reloads the page;
  * - the countdown runs on the server's clock: offset = server_time - local clock, refreshed by
@@ -342,9 +343,19 @@
     reconnectTimer = setTimeout(function () { reconnectTimer = null; connect(); }, delay);
   }
 
+  /* a frame is a JSON array of messages (batch=true: the events of one short server tick) */
   function onMessage(raw) {
-    var message;
-    try { message = JSON.parse(raw.data); } catch (e) { return; }
+    var data;
+    try { data = JSON.parse(raw.data); } catch (e) { return; }
+    var messages = Array.isArray(data) ? data : [data];
+    for (var i = 0; i < messages.length; i += 1) {
+      if (!applyMessage(messages[i])) { return; }
+    }
+  }
+
+  /* false when a gap closed the socket (the reconnect resumes from state.seq) */
+  function applyMessage(message) {
+    if (!message || typeof message !== "object") { return true; }
     noteServerTime(message.server_time);
     if (message.type === "snapshot") {
       retry = 0;
@@ -354,21 +365,22 @@
         renderStatus();
         renderPrice();
       }
-      return;
+      return true;
     }
-    if (typeof message.seq !== "number") { return; }
-    if (message.seq <= state.seq) { return; }
+    if (typeof message.seq !== "number") { return true; }
+    if (message.seq <= state.seq) { return true; }
     if (message.seq !== state.seq + 1) {
       if (socket) { socket.close(); }
-      return;
+      return false;
     }
     state.seq = message.seq;
     applyEvent(message);
+    return true;
   }
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var url = scheme + location.host + "/ws/auctions/" + auctionId + "?after_seq=" + state.seq;
+    var url = scheme + location.host + "/ws/auctions/" + auctionId + "?batch=true&after_seq=" + state.seq;
     try {
       socket = new WebSocket(url);
     } catch (e) {

@@ -93,6 +93,7 @@ class LiveAuctions:
             hub.watchers.discard(watcher)
             if not hub.watchers:
                 del self._hubs[lot_id]
+                hub.close()
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task

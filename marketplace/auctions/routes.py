@@ -172,8 +172,13 @@ async def live_feed(
     auction_id: FromPath[uuid.UUID],
     ctx: Ctx,
     after_seq: FromQuery[int | None] = None,
+    batch: FromQuery[bool] = False,
 ) -> None:
-    """A snapshot, then every event after ``after_seq`` without gaps, each with ``server_time``."""
+    """A snapshot, then every event after ``after_seq`` without gaps, each with ``server_time``.
+
+    With ``batch=true`` every frame is a JSON array of those messages: the events of one short
+    tick (20–100 ms, by audience) travel together: fewer frames for big audiences, nothing dropped.
+    """
     live = _live(ctx)
     await socket.accept()
     if not admit_connection(ctx, socket):
@@ -184,7 +189,7 @@ async def live_feed(
     async def send(text: str) -> None:
         await socket.send_data(text, mode="text")
 
-    watcher = Watcher(lot, live.source, send)
+    watcher = Watcher(lot, live.source, send, batch=batch)
     await live.join(lot, watcher)
     try:
         try:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from auction.feed import Frame, LotHub, Message, Watcher, encode_frame
+from auction.feed import Frame, LotHub, Message, Watcher, batch_tick_seconds, encode_frame
 from auction.sequencer import BatchOutcome, Sequencer
 
 
@@ -153,12 +156,107 @@ async def test_the_hub_encodes_once_for_every_watcher() -> None:
     class Sink(Watcher):
         def __init__(self, index: int) -> None:
             self.index = index
+            self.batch = False
 
-        def offer(self, frame: Frame) -> None:
-            received[self.index].append(frame)
+        def offer_many(self, frames: Sequence[Frame]) -> None:
+            received[self.index].extend(frames)
 
     hub.watchers.update({Sink(0), Sink(1)})
     hub.dispatch(msgspec.json.encode(_events(3)))
     assert [f.seq for f in received[0]] == [1, 2, 3]
-    assert [f.text for f in received[0]] == [f.text for f in received[1]]
-    assert received[0][0].text is received[1][0].text or received[0][0].text == received[1][0].text
+    assert all(a.text is b.text for a, b in zip(received[0], received[1], strict=True))
+
+
+def _arrays(sent: list[Any]) -> list[list[dict[str, Any]]]:
+    assert all(isinstance(frame, list) for frame in sent), "a batch watcher gets JSON arrays only"
+    return sent
+
+
+async def test_a_batch_watcher_gets_the_snapshot_and_the_replay_as_one_array() -> None:
+    source = LogSource(_events(6))
+    sent: list[Any] = []
+
+    async def send(text: str) -> None:
+        sent.append(msgspec.json.decode(text))
+
+    watcher = Watcher("lot", source, send, batch=True)
+    await watcher.start(after_seq=3)
+    (frame,) = _arrays(sent)
+    assert [m["type"] for m in frame] == ["snapshot", "bid", "bid", "bid"]
+    assert [m["seq"] for m in frame] == [3, 4, 5, 6]
+
+
+async def test_the_hub_holds_events_for_one_tick_for_batch_watchers_only() -> None:
+    log = [*_events(9), {"seq": 10, "type": "closed", "outcome": "sold", "price": 900}]
+    source = LogSource([])
+    single: list[Any] = []
+    batched: list[Any] = []
+
+    async def send_single(text: str) -> None:
+        single.append(msgspec.json.decode(text))
+
+    async def send_batched(text: str) -> None:
+        batched.append(msgspec.json.decode(text))
+
+    hub = LotHub("lot", tick=lambda watchers: 0.05)
+    one = Watcher("lot", source, send_single)
+    many = Watcher("lot", source, send_batched, batch=True)
+    hub.watchers.update({one, many})
+    pumps = [asyncio.create_task(one.pump()), asyncio.create_task(many.pump())]
+    try:
+        for event in log:  # ten publishes, each of one event, within one tick
+            hub.dispatch(msgspec.json.encode([event]))
+        await asyncio.sleep(0.01)
+        assert [m["seq"] for m in single] == list(range(1, 11)), "single watchers are not held"
+        assert batched == [], "batch watchers wait for the tick"
+        await asyncio.sleep(0.1)
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+    (frame,) = _arrays(batched)
+    assert [m["seq"] for m in frame] == list(range(1, 11))
+    assert frame[-1]["type"] == "closed"
+    assert [m["server_time"] for m in frame] == [m["server_time"] for m in single]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=12),
+    release_after=st.lists(st.booleans(), min_size=13, max_size=13),
+    duplicate=st.booleans(),
+)
+async def test_a_batch_watcher_sees_every_seq_once_in_order_however_events_arrive(
+    cuts: list[int], release_after: list[bool], duplicate: bool
+) -> None:
+    log = [*_events(40), {"seq": 41, "type": "closed", "outcome": "sold", "price": 4000}]
+    bounds = [0, *sorted(set(cuts)), len(log)]
+    source = LogSource(log)
+    sent: list[Any] = []
+
+    async def send(text: str) -> None:
+        sent.append(msgspec.json.decode(text))
+
+    hub = LotHub("lot", tick=lambda watchers: 3600.0)  # released by hand below
+    watcher = Watcher("lot", source, send, batch=True)
+    watcher.last_seq = 0
+    hub.watchers.add(watcher)
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+        hub.dispatch(msgspec.json.encode(log[start:end]))
+        if duplicate and start > 0:
+            hub.dispatch(msgspec.json.encode(log[start - 1 : start]))
+        if release_after[index % len(release_after)]:
+            hub.release()
+    hub.release()
+    hub.close()
+    await _run(watcher, 41)
+    seqs = [m["seq"] for frame in _arrays(sent) for m in frame]
+    assert seqs == list(range(1, 42))
+    assert sent[-1][-1]["type"] == "closed"
+
+
+def test_the_batch_tick_grows_with_the_audience_within_bounds() -> None:
+    assert batch_tick_seconds(1) == 0.02
+    assert batch_tick_seconds(1000) == 0.05
+    assert batch_tick_seconds(2500) == 0.1
+    assert batch_tick_seconds(50_000) == 0.1

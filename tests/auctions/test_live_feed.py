@@ -30,6 +30,19 @@ async def _collect(url: str, count: int) -> list[dict[str, Any]]:
     return messages
 
 
+async def _collect_batched(url: str, count: int) -> tuple[list[dict[str, Any]], int]:
+    """Messages from ``batch=true`` frames (each a JSON array), and how many frames carried them."""
+    messages: list[dict[str, Any]] = []
+    frames = 0
+    async with websockets.connect(url) as ws:
+        while len(messages) < count:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=20))
+            assert isinstance(frame, list), frame
+            messages.extend(frame)
+            frames += 1
+    return messages, frames
+
+
 async def test_watchers_see_bids_extensions_and_the_close_then_resume_from_seq(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -74,6 +87,9 @@ async def test_watchers_see_bids_extensions_and_the_close_then_resume_from_seq(
 
             # snapshot, opened, bid, bid, extended, closed
             watcher = asyncio.create_task(_collect(f"{app.ws_url}/ws/auctions/{aid}", 6))
+            batch_watcher = asyncio.create_task(
+                _collect_batched(f"{app.ws_url}/ws/auctions/{aid}?batch=true", 6)
+            )
             await asyncio.sleep(1.8)
             first = await http.post(
                 f"{app.url}/api/auctions/{aid}/bids", json={"amount": 70_000_000}, headers=bidders[0]
@@ -98,6 +114,15 @@ async def test_watchers_see_bids_extensions_and_the_close_then_resume_from_seq(
             assert all("server_time" in m for m in messages)
             assert "Li Si" not in json.dumps(messages)
 
+            batched, _ = await asyncio.wait_for(batch_watcher, timeout=30)
+            assert [(m["type"], m["seq"]) for m in batched[1:]] == [(m["type"], m["seq"]) for m in live]
+            assert batched[1:] == live, "a batch carries the very messages a single watcher gets"
+
             resumed = await _collect(f"{app.ws_url}/ws/auctions/{aid}?after_seq=2", 4)
             assert resumed[0]["type"] == "snapshot"
             assert [m["seq"] for m in resumed[1:]] == [3, 4, 5]
+            resumed_batch, frames = await _collect_batched(
+                f"{app.ws_url}/ws/auctions/{aid}?after_seq=2&batch=true", 4
+            )
+            assert frames == 1, "the snapshot and the replay travel as one frame"
+            assert [m["seq"] for m in resumed_batch] == [2, 3, 4, 5]
