@@ -3,8 +3,8 @@
 Invariants:
 - watchers connect with ``after_seq=0`` (and ``batch=true`` unless told otherwise: a frame is then a
   JSON array of messages, each checked and timed as if it came alone) to ``/ws/auctions/{id}``
-  on the app processes in turn
-  (watcher ``i`` on process ``i mod P``), at most :data:`CONNECT_CONCURRENCY` handshakes at once;
+  on the app processes in turn (watcher ``i`` on process ``i mod P``), at most
+  :data:`CONNECT_CONCURRENCY` handshakes at once, with the lean client of :mod:`bench.rawws`;
 - latency of a ``bid`` event = its receipt time at the watcher − the send time of its HTTP bid at
   the load generator, both on this machine's monotonic clock (the load generator publishes send
   times in shared memory by ladder index, which the bid's amount gives back);
@@ -22,13 +22,13 @@ import asyncio
 import contextlib
 import resource
 import time
-from collections.abc import MutableSequence, Sequence
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import msgspec
-import websockets
 
+from bench.rawws import FeedProtocol, open_feed
 from bench.stats import Histogram
 
 CONNECT_CONCURRENCY = 64
@@ -149,59 +149,58 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
     deadline = started + plan.deadline_seconds
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     decoder = msgspec.json.Decoder()
-    sockets: list[Any] = []
 
-    async def connect(index: int) -> Any:
+    def on_message(check: FeedCheck) -> Callable[[bytes, int], bool]:
+        def handle(raw: bytes, received: int) -> bool:
+            decoded = decoder.decode(raw)
+            for message in decoded if isinstance(decoded, list) else (decoded,):
+                check.see(message)
+                if message.get("type") == "bid":
+                    index = (int(message["amount"]) - plan.starting_price) // plan.increment
+                    sent = send_times[index] if 0 <= index < len(send_times) else 0
+                    if sent > 0:
+                        histogram.add(received - sent)
+                        report.bid_receipts += 1
+                    else:
+                        report.unmatched_bids += 1
+            return check.closed
+
+        return handle
+
+    async def connect(index: int) -> tuple[FeedProtocol, FeedCheck] | None:
         query = "after_seq=0&batch=true" if plan.batch else "after_seq=0"
-        url = f"{plan.ws_urls[index % len(plan.ws_urls)]}/ws/auctions/{plan.auction_id}?{query}"
+        address = plan.ws_urls[index % len(plan.ws_urls)].removeprefix("ws://")
+        host, _, port = address.partition(":")
+        check = FeedCheck()
         async with gate:
             try:
                 async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
-                    return await websockets.connect(
-                        url, max_size=2**20, max_queue=None, ping_interval=None, compression=None
+                    feed = await open_feed(
+                        host, int(port), f"/ws/auctions/{plan.auction_id}?{query}", on_message(check)
                     )
+                    return feed, check
             except Exception as exc:
                 name = type(exc).__name__
                 report.connect_failures[name] = report.connect_failures.get(name, 0) + 1
                 return None
 
-    async def watch(socket: Any) -> None:
-        check = FeedCheck()
+    async def watch(feed: FeedProtocol, check: FeedCheck) -> None:
         try:
-            while not check.closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    raw = await asyncio.wait_for(socket.recv(), remaining)
-                except TimeoutError:
-                    break
-                received = time.monotonic_ns() // 1000
-                decoded = decoder.decode(raw)
-                for message in decoded if isinstance(decoded, list) else (decoded,):
-                    check.see(message)
-                    if message.get("type") == "bid":
-                        index = (int(message["amount"]) - plan.starting_price) // plan.increment
-                        sent = send_times[index] if 0 <= index < len(send_times) else 0
-                        if sent > 0:
-                            histogram.add(received - sent)
-                            report.bid_receipts += 1
-                        else:
-                            report.unmatched_bids += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(feed.done), max(0.0, deadline - time.monotonic()))
         except Exception as exc:
             name = type(exc).__name__
             report.errors[name] = report.errors.get(name, 0) + 1
         finally:
             report.fold(check)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(socket.close(), 2)
+            feed.close()
 
     results = await asyncio.gather(*(connect(index) for index in range(plan.watchers)))
-    sockets = [socket for socket in results if socket is not None]
-    report.connected = len(sockets)
+    feeds = [found for found in results if found is not None]
+    report.connected = len(feeds)
     report.connect_seconds = time.monotonic() - started
     ready.set()
-    await asyncio.gather(*(watch(socket) for socket in sockets))
+    await asyncio.gather(*(watch(feed, check) for feed, check in feeds))
     report.latency_sparse = histogram.to_sparse()
     report.latency_largest = histogram.largest
     return report
