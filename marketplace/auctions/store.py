@@ -179,6 +179,35 @@ def append_events(
     return written
 
 
+IdempotencyKey = tuple[uuid.UUID, str]
+
+
+def _idempotency_key(command: LotCommand) -> IdempotencyKey | None:
+    if isinstance(command, BidCommand) and command.idempotency_key:
+        return uuid.UUID(command.user_id), command.idempotency_key
+    return None
+
+
+async def _answered_bids(
+    session: AsyncSession, auction_id: uuid.UUID, commands: Sequence[LotCommand]
+) -> dict[IdempotencyKey, BidAccepted]:
+    """Stored answers to the batch's retried bids (same bidder, same ``Idempotency-Key``), in one
+    query under the lock; the loop adds the answers it gives, so a retry within the batch gets them."""
+    keys = {key for key in map(_idempotency_key, commands) if key is not None}
+    if not keys:
+        return {}
+    stored = await session.scalars(
+        select(Bid).where(Bid.auction_id == auction_id, Bid.idempotency_key.in_({text for _, text in keys}))
+    )
+    return {
+        (bid.user_id, bid.idempotency_key): BidAccepted(
+            bid.seq, bid.amount, bid.bidder_code, bid.ends_at, bid.extensions, bid.at
+        )
+        for bid in stored
+        if bid.idempotency_key is not None and (bid.user_id, bid.idempotency_key) in keys
+    }
+
+
 class SqlLotStore:
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], *, is_sqlite: bool, on_close: CloseHook
@@ -194,27 +223,12 @@ class SqlLotStore:
             row, now = await lock_auction(session, uuid.UUID(lot_id), self._is_sqlite)
             state = to_state(row)
             written: list[AuctionEvent] = []
+            answered = await _answered_bids(session, row.id, commands)
             for command in commands:
-                if isinstance(command, BidCommand) and command.idempotency_key:
-                    previous = await session.scalar(
-                        select(Bid).where(
-                            Bid.auction_id == row.id,
-                            Bid.user_id == uuid.UUID(command.user_id),
-                            Bid.idempotency_key == command.idempotency_key,
-                        )
-                    )
-                    if previous is not None:
-                        results.append(
-                            BidAccepted(
-                                previous.seq,
-                                previous.amount,
-                                previous.bidder_code,
-                                previous.ends_at,
-                                previous.extensions,
-                                previous.at,
-                            )
-                        )
-                        continue
+                key = _idempotency_key(command)
+                if key is not None and key in answered:
+                    results.append(answered[key])
+                    continue
                 try:
                     decision = engine.decide(state, _engine_command(command), now)
                 except AuctionError as exc:
@@ -243,6 +257,8 @@ class SqlLotStore:
                         result = BidAccepted(
                             entry.seq, event.amount, command.bidder_code, state.ends_at, state.extensions, now
                         )
+                        if key is not None:
+                            answered[key] = result
                     if isinstance(event, engine.Closed | engine.Defaulted):
                         await self._on_close(session, row, event, now)
                 results.append(result)

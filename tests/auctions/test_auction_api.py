@@ -166,6 +166,29 @@ async def test_a_retried_bid_with_the_same_idempotency_key_counts_once(
     assert len(bids) == 1
 
 
+async def test_retries_racing_each_other_count_once_and_keys_are_per_bidder(
+    client: Client, settings: Settings
+) -> None:
+    listing_id = await approved_listing(settings)
+    auction = await schedule(client, listing_id, start_in=0.3, duration=6)
+    alice, _ = await registered_bidder(client, auction["id"], BUYERS[0])
+    bob, _ = await registered_bidder(client, auction["id"], BUYERS[1])
+    await wait_until(auction["starts_at"])
+    url = f"/api/auctions/{auction['id']}/bids"
+    same_key = {"Idempotency-Key": "retry-1"}
+    answers = await asyncio.gather(
+        *(client.post(url, json={"amount": 70_000_000}, headers=alice | same_key) for _ in range(6))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text for a in answers}) == 1, "every retry gets the first answer"
+    # Bob's key has the same text: it is his own, so his bid is a new one.
+    bob_bid = await client.post(url, json={"amount": 71_000_000}, headers=bob | same_key)
+    assert bob_bid.status_code == 201, bob_bid.text
+    assert bob_bid.json()["seq"] != answers[0].json()["seq"]
+    bids = (await client.get(url)).json()
+    assert [b["amount"] for b in bids] == [70_000_000, 71_000_000]
+
+
 async def test_full_lifecycle_with_soft_close_default_and_resale(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings)
     first = await schedule(client, listing_id, start_in=0.5, duration=2.5, extension_seconds=2)
