@@ -77,11 +77,15 @@ def finish(tracer: Tracer | None) -> None:
         tracer.process.wait(timeout=5)
 
 
+REPOSITORY = str(Path(__file__).resolve().parent.parent) + "/"
+"""The checkout's root as py-spy prints it in the app's frames."""
+
+
 def _frame_name(frame: str) -> str:
     """``handle (marketplace/auctions/routes.py:97)`` → ``handle (marketplace/auctions/routes.py)``."""
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3.11/"):
+    for marker in ("site-packages/", REPOSITORY, "lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})" if path else name

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bench.lots import Lot, check_lot
 from bench.pg import AUCTION_COLUMNS, BID_SCRIPT, PgbenchResult, parse_pgbench
-from bench.profile import shares
+from bench.profile import REPOSITORY, shares
 from bench.rawhttp import parse_head, request_head
 from bench.redisbench import RedisEndpoint, parse_redis_benchmark
 from bench.report import LoadRow, Machine, RunReport, WatchRow, evaluate_targets, render_markdown, to_json
@@ -508,7 +508,7 @@ def test_a_failed_check_makes_the_run_incorrect() -> None:
 
 def test_profile_shares_from_collapsed_stacks() -> None:
     collapsed = [
-        "run (uvicorn/main.py:10);handle (/work/main/marketplace/auctions/routes.py:97);"
+        f"run (uvicorn/main.py:10);handle ({REPOSITORY}marketplace/auctions/routes.py:97);"
         "execute (asyncpg/c.py:5) 3\n",
         "run (uvicorn/main.py:10);encode (x.py:1) 1\n",
         "garbage line\n",
