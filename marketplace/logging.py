@@ -63,7 +63,9 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # A websocket's frames skip the wrapper: it has nothing to add to them, and a live
+            # feed sends thousands of frames a second.
+            await self.app(scope, receive, send_with_id if scope_type == "http" else send)
         finally:
             if scope_type == "http":
                 self.log.info(
