@@ -62,7 +62,7 @@ FULL = Plan(
     watchers_two=(1000, 5000),
     delay_bidders=(8, 64),
     commit_delay_us=1000,
-    drain_seconds=60.0,
+    drain_seconds=120.0,
     max_minutes=25,
 )
 
