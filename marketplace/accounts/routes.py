@@ -8,10 +8,9 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.params import FromPath, JSONBody
-from sqlalchemy import select
 
 from marketplace.accounts import service
-from marketplace.accounts.models import Org, User
+from marketplace.accounts.models import User
 from marketplace.accounts.schemas import (
     BuyerRegistration,
     Credentials,
@@ -129,8 +128,7 @@ class AccountsController(Controller):
     @get("/orgs", summary="List organisations (signed-in users)")
     async def list_orgs(self, db: Db, principal: Caller) -> list[OrgOut]:
         require(principal)
-        orgs = (await db.scalars(select(Org).order_by(Org.kind, Org.name))).all()
-        return [service.org_out(org) for org in orgs]
+        return [service.org_out(org) for org in await service.list_orgs(db)]
 
     @post("/orgs/{org_id:uuid}/users", status_code=201, summary="Add a user to an organisation (operator)")
     async def create_org_user(

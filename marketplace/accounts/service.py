@@ -106,10 +106,14 @@ async def create_org_user(
     return user
 
 
+async def _find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User:
     """The user with these credentials; failures are counted and lock the account for a while."""
     now = utcnow()
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await _find_by_email(session, email)
     if user is not None and user.locked_until is not None and user.locked_until > now:
         retry_after = int((user.locked_until - now).total_seconds()) + 1
         raise DomainError(
@@ -144,7 +148,7 @@ async def list_orgs(session: AsyncSession) -> list[Org]:
 
 async def user_by_email(session: AsyncSession, email: str) -> User:
     """The user with ``email`` (case-insensitive), or ``not_found``."""
-    user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await _find_by_email(session, email)
     if user is None:
         raise NotFound("not_found", "no user with this e-mail")
     return user

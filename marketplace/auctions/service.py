@@ -233,15 +233,9 @@ async def register(
         raise Forbidden(
             "not_allowed_to_bid", reason or "a defaulter of an earlier round may not bid in the resale"
         )
-    existing = await session.scalar(
-        select(Registration).where(
-            Registration.auction_id == auction_id, Registration.user_id == principal.user_id
-        )
-    )
+    existing = await registration_for(session, auction_id, principal.user_id)
     if existing is not None:
-        deposit = await session.scalar(select(Deposit).where(Deposit.registration_id == existing.id))
-        assert deposit is not None
-        return _registration_out(existing, deposit)
+        return existing
     codes = set(
         await session.scalars(select(Registration.bidder_code).where(Registration.auction_id == auction_id))
     )
