@@ -234,7 +234,7 @@ async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int) -> 
         await lots.enrol(stage.http, stage.bases, stage.operator, lot, per_lot[lot.auction_id])
     enrol_seconds = time.monotonic() - enrol_started
     seconds = await _bid_window(stage, lot_list, plan.hot_seconds)
-    profiled = scenario == "hot" and clients == max(plan.hot_bidders)
+    profiled = scenario == "hot" and clients in (min(plan.hot_bidders), max(plan.hot_bidders))
     tracer = _start_profile(stage, profiled, f"hot lot N={clients}", seconds)
     before = cpu_snapshot(stage.roles())
     result, tally = await closed_loop(targets, seconds=seconds, max_bids=plan.max_bids)

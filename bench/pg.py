@@ -6,11 +6,11 @@ Invariants:
   nothing else on the server is touched;
 - ``commit_delay``/``commit_siblings`` are set with ``ALTER DATABASE`` on the benchmark database only,
   so they reach new connections only: app processes are restarted after a change;
-- :data:`BID_SCRIPT` is the transaction ``SqlLotStore.apply_batch`` issues for a batch of one
-  accepted bid (captured with ``log_statement='all'``): lock the auction row and read the clock,
-  update the auction head, insert the ``bid`` event (``RETURNING id``), insert the bid, commit; the
-  parameters are typed as SQLAlchemy's asyncpg dialect types them, and pgbench runs it in prepared
-  mode as asyncpg does; the event hash (SHA-256 in the app) is computed by the server instead;
+- :data:`BID_SCRIPT` is the transaction ``PgBidWriter`` issues for a batch of one accepted bid,
+  built from the app's own ``LOCK_SQL`` and ``WRITE_SQL`` (each ``$n`` replaced by a pgbench
+  expression): lock the auction row and read the clock, write the event, the bid and the auction
+  head in one statement, commit; pgbench runs it in prepared mode as asyncpg does; the event hash
+  (SHA-256 in the app) is computed by the server instead;
 - a pgbench run is bounded by ``-T`` and a process timeout.
 """
 
@@ -27,44 +27,67 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL, make_url
 
+from marketplace.auctions.bidwriter import LOCK_SQL, WRITE_SQL
+
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
-AUCTION_COLUMNS = (
-    "id, listing_id, round_no, kind, status, rules_profile, currency, starting_price, increment, "
-    "deposit, starts_at, ends_at, extension_seconds, current_price, leader_user_id, leader_code, "
-    "leader_rank, leader_at, bids_count, extensions, seq, last_hash, preemption, barred, "
-    "stalking_horse_offer_id, closed_at, winner_user_id, hammer_price, balance_due_at, "
-    "balance_paid_at, confirmation_no, created_by, created_at"
-)
-_SELECTED = ", ".join(f"auctions.{column}" for column in AUCTION_COLUMNS.split(", "))
 _TS = "TIMESTAMP WITH TIME ZONE"
 _NEXT_HASH = "encode(sha256(convert_to(:last_hash::VARCHAR || :next_seq::VARCHAR, 'UTF8')), 'hex')"
 _PAYLOAD = (
     "json_build_object('amount', :next_price::BIGINT, 'bidder_code', 'BPGBEN', "
-    f"'at', :clock_timestamp_1::{_TS}, 'ends_at', :ends_at::{_TS}, 'by_preemption', false)::text"
+    f"'at', :now::{_TS}, 'ends_at', :ends_at::{_TS}, 'by_preemption', false)::text"
 )
+
+WRITE_ARGUMENTS: dict[int, str] = {
+    1: ":aid::UUID",
+    2: f":now::{_TS}",
+    3: "ARRAY[:next_seq]",
+    4: "ARRAY['bid']",
+    5: f"ARRAY[{_PAYLOAD}]",
+    6: "ARRAY[:last_hash]",
+    7: f"ARRAY[{_NEXT_HASH}]",
+    8: "ARRAY[gen_random_uuid()]",
+    9: "ARRAY[:next_seq]",
+    10: "ARRAY[:bidder::UUID]",
+    11: "ARRAY['BPGBEN']",
+    12: "ARRAY[:next_price]",
+    13: f"ARRAY[:ends_at::{_TS}]",
+    14: "ARRAY[:extensions]",
+    15: "ARRAY[NULL]",
+    16: ":status",
+    17: f":ends_at::{_TS}",
+    18: ":next_price::BIGINT",
+    19: ":bidder::UUID",
+    20: "'BPGBEN'",
+    21: "NULL",
+    22: f":now::{_TS}",
+    23: ":next_count::INTEGER",
+    24: ":extensions::INTEGER",
+    25: ":next_seq::INTEGER",
+    26: _NEXT_HASH,
+}
+"""What pgbench puts for each ``$n`` of the app's write statement: one accepted bid; the event hash
+(SHA-256 over the canonical event in the app) is computed by the server instead."""
+
+
+def pgbench_sql(statement: str, arguments: Mapping[int, str]) -> str:
+    """The app's statement with each ``$n`` replaced by its pgbench expression."""
+    missing = {int(n) for n in re.findall(r"\$(\d+)", statement)} - set(arguments)
+    if missing:
+        raise ValueError(f"no pgbench expression for ${sorted(missing)}")
+    return re.sub(r"\$(\d+)", lambda match: arguments[int(match.group(1))], statement)
+
 
 BID_SCRIPT = "\n".join(
     (
-        "-- One accepted bid on one hot lot: the transaction SqlLotStore.apply_batch commits for a batch",
-        "-- of one (variables: aid = the auction, bidder = a registered user).",
+        "-- One accepted bid on one hot lot: the transaction PgBidWriter commits for a batch of one,",
+        "-- made from the app's own statements (variables: aid = the auction, bidder = a registered user).",
         "BEGIN;",
-        f"SELECT {_SELECTED}, clock_timestamp() AS clock_timestamp_1 FROM auctions "
-        "WHERE auctions.id = :aid::UUID FOR UPDATE \\gset",
+        pgbench_sql(LOCK_SQL, {1: ":aid::UUID"}) + " \\gset",
         "\\set next_seq :seq + 1",
         "\\set next_price :current_price + :increment",
         "\\set next_count :bids_count + 1",
-        "UPDATE auctions SET current_price=:next_price::BIGINT, leader_user_id=:bidder::UUID, "
-        f"leader_code='BPGBEN'::VARCHAR, leader_at=:clock_timestamp_1::{_TS}, "
-        f"bids_count=:next_count::INTEGER, seq=:next_seq::INTEGER, last_hash={_NEXT_HASH} "
-        "WHERE auctions.id = :aid::UUID;",
-        "INSERT INTO auction_events (auction_id, seq, type, payload, at, prev_hash, hash) "
-        f"VALUES (:aid::UUID, :next_seq::INTEGER, 'bid'::VARCHAR, {_PAYLOAD}, :clock_timestamp_1::{_TS}, "
-        f":last_hash::VARCHAR, {_NEXT_HASH}) RETURNING auction_events.id;",
-        "INSERT INTO bids (id, auction_id, seq, user_id, bidder_code, amount, at, ends_at, extensions, "
-        "idempotency_key) VALUES (gen_random_uuid(), :aid::UUID, :next_seq::INTEGER, :bidder::UUID, "
-        f"'BPGBEN'::VARCHAR, :next_price::BIGINT, :clock_timestamp_1::{_TS}, :ends_at::{_TS}, "
-        ":extensions::INTEGER, NULL);",
+        pgbench_sql(WRITE_SQL, WRITE_ARGUMENTS) + ";",
         "COMMIT;",
         "",
     )

@@ -27,6 +27,7 @@ from auction.errors import AuctionError
 from auction.feed import EventSource, LotHub, Message, Watcher
 from auction.sequencer import Sequencer
 from marketplace.auctions import service
+from marketplace.auctions.bidwriter import PgBidWriter
 from marketplace.auctions.store import LifecycleCommand, LotCommand, Result, SqlLotStore, feed_message
 from marketplace.context import AppContext
 from marketplace.db import session_scope, utcnow
@@ -61,8 +62,12 @@ class LiveAuctions:
     def __init__(self, ctx: AppContext, channels: ChannelsPlugin) -> None:
         self.ctx = ctx
         self.channels = channels
+        self.bids_writer = None if ctx.settings.is_sqlite else PgBidWriter(ctx.settings.database_url)
         self.store = SqlLotStore(
-            ctx.sessionmaker, is_sqlite=ctx.settings.is_sqlite, on_close=service.on_close
+            ctx.sessionmaker,
+            is_sqlite=ctx.settings.is_sqlite,
+            on_close=service.on_close,
+            bids=self.bids_writer,
         )
         self.sequencer: Sequencer[LotCommand, Result] = Sequencer(self.store, self.publish)
         self.source = DbEventSource(ctx)
@@ -166,3 +171,5 @@ class LiveAuctions:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.sequencer.aclose()
+        if self.bids_writer is not None:
+            await self.bids_writer.aclose()

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
 import msgspec
 from sqlalchemy import func, select
@@ -76,7 +76,8 @@ Result = BidAccepted | LifecycleDone
 CloseHook = Callable[[AsyncSession, Auction, engine.Event, datetime], Awaitable[None]]
 
 
-def to_state(row: Auction) -> engine.AuctionState:
+def to_state(row: Any) -> engine.AuctionState:
+    """The engine's state from an :class:`Auction` row (or a record with the same attributes)."""
     profile = get_profile(row.rules_profile)
     return engine.AuctionState(
         auction_id=str(row.id),
@@ -113,7 +114,7 @@ def _write_state(row: Auction, state: engine.AuctionState) -> None:
     row.extensions = state.extensions
 
 
-def _engine_command(command: LotCommand) -> engine.Command:
+def engine_command(command: LotCommand) -> engine.Command:
     if isinstance(command, BidCommand):
         return engine.PlaceBid(
             bidder_id=command.user_id,
@@ -182,7 +183,13 @@ def append_events(
 IdempotencyKey = tuple[uuid.UUID, str]
 
 
-def _idempotency_key(command: LotCommand) -> IdempotencyKey | None:
+class BidsWriter(Protocol):
+    async def apply_bids(self, lot_id: str, commands: Sequence[BidCommand]) -> BatchOutcome[Result]:
+        """The same as :meth:`SqlLotStore.apply_batch` for a batch made only of bids."""
+        ...
+
+
+def idempotency_key(command: LotCommand) -> IdempotencyKey | None:
     if isinstance(command, BidCommand) and command.idempotency_key:
         return uuid.UUID(command.user_id), command.idempotency_key
     return None
@@ -193,7 +200,7 @@ async def _answered_bids(
 ) -> dict[IdempotencyKey, BidAccepted]:
     """Stored answers to the batch's retried bids (same bidder, same ``Idempotency-Key``), in one
     query under the lock; the loop adds the answers it gives, so a retry within the batch gets them."""
-    keys = {key for key in map(_idempotency_key, commands) if key is not None}
+    keys = {key for key in map(idempotency_key, commands) if key is not None}
     if not keys:
         return {}
     stored = await session.scalars(
@@ -210,13 +217,23 @@ async def _answered_bids(
 
 class SqlLotStore:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, is_sqlite: bool, on_close: CloseHook
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        is_sqlite: bool,
+        on_close: CloseHook,
+        bids: BidsWriter | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._is_sqlite = is_sqlite
         self._on_close = on_close
+        self._bids = bids
 
     async def apply_batch(self, lot_id: str, commands: Sequence[LotCommand]) -> BatchOutcome[Result]:
+        """A batch of bids only goes to the fast writer when there is one (PostgreSQL); a batch with
+        a lifecycle command, and every batch on SQLite, takes the ORM path below."""
+        if self._bids is not None and all(isinstance(command, BidCommand) for command in commands):
+            return await self._bids.apply_bids(lot_id, cast(Sequence[BidCommand], commands))
         results: list[Result | BaseException] = []
         published: list[dict[str, Any]] = []
         async with self._sessionmaker() as session, session.begin():
@@ -225,12 +242,12 @@ class SqlLotStore:
             written: list[AuctionEvent] = []
             answered = await _answered_bids(session, row.id, commands)
             for command in commands:
-                key = _idempotency_key(command)
+                key = idempotency_key(command)
                 if key is not None and key in answered:
                     results.append(answered[key])
                     continue
                 try:
-                    decision = engine.decide(state, _engine_command(command), now)
+                    decision = engine.decide(state, engine_command(command), now)
                 except AuctionError as exc:
                     results.append(exc)
                     continue
