@@ -96,7 +96,6 @@ class AuctionController(Controller):
         request: Request[Any, Any, Any],
         auction_id: FromPath[uuid.UUID],
         data: JSONBody[BidIn],
-        db: Db,
         ctx: Ctx,
         principal: Caller,
         idempotency_key: FromHeader[str | None] = None,
@@ -107,9 +106,8 @@ class AuctionController(Controller):
             raise Invalid("invalid_input", "Idempotency-Key must be 1 to 100 characters")
         live = _live(ctx)
         command = await service.prepare_bid(
-            db, auction_id, buyer, data.amount, idempotency_key, live.standings
+            ctx.sessionmaker, auction_id, buyer, data.amount, idempotency_key, live.standings
         )
-        await db.rollback()  # release the read snapshot before queueing behind the lock
         result = await service.submit(live.sequencer, auction_id, command)
         return service.bid_out(result)
 

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from auction import engine
 from auction.chain import GENESIS, verify_chain
@@ -387,34 +387,21 @@ class HeldStandings:
 
 
 async def prepare_bid(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     auction_id: uuid.UUID,
     principal: Principal,
     amount: int,
     idempotency_key: str | None,
     standings: HeldStandings | None = None,
 ) -> BidCommand:
-    """Who is bidding and with what standing; the engine decides the rest under the lock."""
+    """Who is bidding and with what standing; the engine decides the rest under the lock. A bidder
+    already seen with a held deposit costs no database read (and no session)."""
     excluded = principal.role != "buyer"
     code = standings.get(auction_id, principal.user_id) if standings and not excluded else None
     held = code is not None
     if code is None:
-        row = (
-            await session.execute(
-                select(Registration.bidder_code, Deposit.status)
-                .outerjoin(Deposit, Deposit.registration_id == Registration.id)
-                .where(Registration.auction_id == auction_id, Registration.user_id == principal.user_id)
-            )
-        ).first()
-        if row is None:
-            if await session.get(Auction, auction_id) is None:
-                raise NotFound("not_found", "no such auction")
-            if excluded:
-                raise BidRejected("not_allowed_to_bid", "the listing bank, parties and staff may not bid")
-            raise BidRejected(
-                "deposit_required", "register for this auction and have your deposit held first"
-            )
-        code, held = row[0], row[1] == "held"
+        async with sessionmaker() as session:
+            code, held = await _standing(session, auction_id, principal, excluded)
         if held and standings is not None and not excluded:
             standings.remember(auction_id, principal.user_id, code)
     return BidCommand(
@@ -425,6 +412,25 @@ async def prepare_bid(
         excluded=excluded,
         idempotency_key=idempotency_key,
     )
+
+
+async def _standing(
+    session: AsyncSession, auction_id: uuid.UUID, principal: Principal, excluded: bool
+) -> tuple[str, bool]:
+    row = (
+        await session.execute(
+            select(Registration.bidder_code, Deposit.status)
+            .outerjoin(Deposit, Deposit.registration_id == Registration.id)
+            .where(Registration.auction_id == auction_id, Registration.user_id == principal.user_id)
+        )
+    ).first()
+    if row is None:
+        if await session.get(Auction, auction_id) is None:
+            raise NotFound("not_found", "no such auction")
+        if excluded:
+            raise BidRejected("not_allowed_to_bid", "the listing bank, parties and staff may not bid")
+        raise BidRejected("deposit_required", "register for this auction and have your deposit held first")
+    return str(row[0]), row[1] == "held"
 
 
 def bid_out(result: Result) -> BidOut:
