@@ -448,6 +448,15 @@ def test_targets_are_ratios_of_the_same_run() -> None:
     assert many.ratio_bp == 15_000
 
 
+def test_the_baseline_is_the_faster_pgbench_run_around_the_app() -> None:
+    report = _report()
+    report.pgbench += [_pgbench(1, 1500.0), _pgbench(1, 600.0), _pgbench(1, 800.0, 1000)]
+    verdicts = {target.name.split(" ≥")[0].split(" ≤")[0]: target for target in evaluate_targets(report)}
+    assert verdicts["hot lot, 1 process"].ratio_bp == 8_000  # 1 200 bids/s against 1 500 tps, not 1 000
+    assert verdicts["hot lot, 1 process, commit_delay=1000"].ratio_bp == 11_250
+    assert verdicts["hot lot, 1 process"].verdict == "not met"
+
+
 def test_a_target_without_its_measurements_is_not_measured_never_met() -> None:
     report = _report()
     report.pgbench = []
