@@ -5,7 +5,9 @@ Invariants:
   stored events after the seq it asked for (``after_seq``), then live events; an event at or
   below the last seq sent is skipped, and a gap (an event whose seq is beyond the next one: a
   publish from another node overtook, or pub/sub lost messages) is filled from the stored log,
-  so a watcher never has to guess;
+  so a watcher never has to guess; the hub puts events from several nodes back in seq order
+  first (waiting at most :data:`REORDER_SECONDS` for an overtaken one), so that a publish that
+  overtook another costs one short wait per process, not one database read per watcher;
 - a live event is decoded, stamped with ``server_time`` and encoded ONCE per process (the hub),
   then the same text goes to every watcher of the lot;
 - memory per watcher is bounded: when its queue is full the oldest price updates (``bid``,
@@ -36,6 +38,9 @@ DROPPABLE = frozenset({"bid", "extended"})
 Message = dict[str, Any]
 MAX_BATCH = 500
 """At most this many messages in one batched frame."""
+REORDER_SECONDS = 0.25
+"""How long a hub waits for a seq that another node's publish overtook before it hands on what
+came after it (and each watcher fills the gap from the stored log)."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -207,18 +212,63 @@ class LotHub:
     """
 
     def __init__(
-        self, lot_id: str, clock: Clock = _utcnow, tick: Callable[[int], float] = batch_tick_seconds
+        self,
+        lot_id: str,
+        clock: Clock = _utcnow,
+        tick: Callable[[int], float] = batch_tick_seconds,
+        reorder_seconds: float = REORDER_SECONDS,
     ) -> None:
         self.lot_id = lot_id
         self._clock = clock
         self._tick = tick
+        self._reorder_seconds = reorder_seconds
         self.watchers: set[Watcher] = set()
         self._held: list[Frame] = []
         self._release_at: asyncio.TimerHandle | None = None
+        self._head: int | None = None
+        self._early: dict[int, Frame] = {}
+        self._give_up_at: asyncio.TimerHandle | None = None
+
+    def _in_order(self, frames: Sequence[Frame]) -> list[Frame]:
+        """The frames that can go out now, in seq order. A frame beyond the next seq (another
+        node's publish overtook the one before it) waits here, once for the whole process, until
+        the missing ones arrive or :data:`REORDER_SECONDS` pass; older frames (a catch-up after a
+        Redis outage, a duplicate) pass through and the watchers skip what they already have."""
+        ready: list[Frame] = []
+        for frame in sorted(frames, key=lambda f: f.seq):
+            if self._head is None or frame.seq <= self._head:
+                ready.append(frame)
+                self._head = frame.seq if self._head is None else self._head
+            elif frame.seq == self._head + 1:
+                ready.append(frame)
+                self._head = frame.seq
+            else:
+                self._early[frame.seq] = frame
+            while self._head + 1 in self._early:
+                self._head += 1
+                ready.append(self._early.pop(self._head))
+        if self._early and self._give_up_at is None:
+            loop = asyncio.get_running_loop()
+            self._give_up_at = loop.call_later(self._reorder_seconds, self._stop_waiting)
+        elif not self._early and self._give_up_at is not None:
+            self._give_up_at.cancel()
+            self._give_up_at = None
+        return ready
+
+    def _stop_waiting(self) -> None:
+        """The missing seqs did not come (a lost publish): hand on what waited; each watcher fills
+        the gap from the stored log."""
+        self._give_up_at = None
+        early, self._early = sorted(self._early.values(), key=lambda f: f.seq), {}
+        if early:
+            self._head = max(self._head or 0, early[-1].seq)
+            self._hand_on(early)
 
     def dispatch(self, raw: bytes) -> None:
         events: list[Message] = msgspec.json.decode(raw)
-        frames = [encode_frame(event, self._clock) for event in events]
+        self._hand_on(self._in_order([encode_frame(event, self._clock) for event in events]))
+
+    def _hand_on(self, frames: Sequence[Frame]) -> None:
         batch_watchers = 0
         for watcher in tuple(self.watchers):
             if watcher.batch:
@@ -245,4 +295,8 @@ class LotHub:
         if self._release_at is not None:
             self._release_at.cancel()
             self._release_at = None
+        if self._give_up_at is not None:
+            self._give_up_at.cancel()
+            self._give_up_at = None
         self._held = []
+        self._early = {}

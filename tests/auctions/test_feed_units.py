@@ -260,3 +260,56 @@ def test_the_batch_tick_grows_with_the_audience_within_bounds() -> None:
     assert batch_tick_seconds(1000) == 0.05
     assert batch_tick_seconds(2500) == 0.1
     assert batch_tick_seconds(50_000) == 0.1
+
+
+async def _watch_hub(
+    hub: LotHub, source: LogSource, publishes: list[list[Message]], wait: float
+) -> list[int]:
+    seen: list[int] = []
+
+    async def send(text: str) -> None:
+        seen.append(int(msgspec.json.decode(text)["seq"]))
+
+    watcher = Watcher("lot", source, send)
+    hub.watchers.add(watcher)
+    pump = asyncio.create_task(watcher.pump())
+    try:
+        for events in publishes:
+            hub.dispatch(msgspec.json.encode(events))
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(wait)
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        hub.close()
+    return seen
+
+
+async def test_the_hub_puts_an_overtaking_publish_back_in_order_without_reading_the_log() -> None:
+    log = _events(9)
+    source = LogSource(log)
+    # node B's batch (4–6) reaches this process before node A's (2–3), then 7–9 in two pieces
+    publishes = [[log[0]], [log[3], log[4], log[5]], [log[1], log[2]], [log[8]], [log[6], log[7]]]
+    hub = LotHub("lot", reorder_seconds=5.0)
+    seen = await _watch_hub(hub, source, publishes, wait=0.05)
+    assert seen == list(range(1, 10))
+    assert source.fills == 0, "the watcher never saw a gap, so it never read the stored log"
+
+
+async def test_a_seq_that_never_comes_is_waited_for_briefly_then_filled_from_the_log() -> None:
+    log = _events(6)
+    source = LogSource(log)
+    publishes = [[log[0], log[1]], [log[3], log[4]], [log[5]]]  # seq 3's publish was lost
+    hub = LotHub("lot", reorder_seconds=0.05)
+    seen = await _watch_hub(hub, source, publishes, wait=0.2)
+    assert seen == list(range(1, 7))
+    assert source.fills == 1
+
+
+async def test_older_frames_pass_the_hub_and_watchers_skip_what_they_have() -> None:
+    log = _events(5)
+    source = LogSource(log)
+    publishes = [log[:3], log[:5]]  # a catch-up after an outage re-sends 1–3
+    hub = LotHub("lot", reorder_seconds=5.0)
+    seen = await _watch_hub(hub, source, publishes, wait=0.05)
+    assert seen == list(range(1, 6))

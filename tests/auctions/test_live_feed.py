@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ async def _token(http: httpx.AsyncClient, base: str, email: str) -> dict[str, st
     response = await http.post(f"{base}/api/auth/token", json={"email": email, "password": DEMO_PASSWORD})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _sleep_until(when: str, offset: float) -> None:
+    """Sleep until ``offset`` seconds after the instant ``when`` (ISO 8601; same machine's clock)."""
+    target = datetime.fromisoformat(when.replace("Z", "+00:00")) + timedelta(seconds=offset)
+    await asyncio.sleep(max(0.0, (target - datetime.now(UTC)).total_seconds()))
 
 
 async def _collect(url: str, count: int) -> list[dict[str, Any]]:
@@ -57,7 +64,7 @@ async def test_watchers_see_bids_extensions_and_the_close_then_resume_from_seq(
     with running_apps(env, tmp_path, 1) as (app,):
         async with httpx.AsyncClient(timeout=20) as http:
             operator = await _token(http, app.url, OPERATOR)
-            starts_at, ends_at = window(1.5, 2.5)
+            starts_at, ends_at = window(1.5, 5.0)
             created = await http.post(
                 f"{app.url}/api/listings/{listing_id}/auctions",
                 json={
@@ -90,12 +97,13 @@ async def test_watchers_see_bids_extensions_and_the_close_then_resume_from_seq(
             batch_watcher = asyncio.create_task(
                 _collect_batched(f"{app.ws_url}/ws/auctions/{aid}?batch=true", 6)
             )
-            await asyncio.sleep(1.8)
+            await _sleep_until(starts_at, 0.3)  # open, and ≥ 2 s before the close (setup takes a while)
             first = await http.post(
                 f"{app.url}/api/auctions/{aid}/bids", json={"amount": 70_000_000}, headers=bidders[0]
             )
             assert first.status_code == 201, first.text
-            await asyncio.sleep(1.2)  # inside the 2 s soft-close window
+            assert first.json()["extensions"] == 0
+            await _sleep_until(first.json()["ends_at"], -1.0)  # inside the 2 s soft-close window
             second = await http.post(
                 f"{app.url}/api/auctions/{aid}/bids", json={"amount": 71_000_000}, headers=bidders[1]
             )
