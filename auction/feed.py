@@ -18,14 +18,21 @@ Invariants:
 - a watcher that asks for batches (``batch=True``) gets JSON arrays of the same messages: the hub
   holds the lot's events for one tick (:func:`batch_tick_seconds`, longer for bigger audiences)
   and hands them over together, and the watcher sends everything it has ready as one frame. The
-  price updates are coalesced into fewer frames, never dropped: every seq still arrives, in order.
+  price updates are coalesced into fewer frames, never dropped: every seq still arrives, in order;
+- a batch watcher that is caught up (its pump parked, nothing queued, its next seq the first one
+  held) gets the tick's frame straight from the hub: the array text is built once for all of them
+  and the send runs at once (:func:`start_eagerly`), so a tick costs one socket write per watcher
+  and no task wake-up; a watcher that is behind, or whose socket pushes back, takes the queued
+  path and its pump sends in order as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -71,6 +78,36 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run ``coro`` now, up to its first suspension: ``None`` when it finished without suspending
+    (a socket write that fitted in the buffer), else a task that finishes it. An exception raised
+    before the first suspension propagates to the caller. (Python 3.12's eager task start, for one
+    coroutine, without the cost of a task when none is needed.)"""
+    try:
+        waiting = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.ensure_future(_finish(coro, waiting))
+
+
+async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Drive ``coro`` on from a suspension, as its task would: wait for what it waits for, resume."""
+    while True:
+        if waiting is None:  # a bare yield (asyncio.sleep(0))
+            await asyncio.sleep(0)
+        else:
+            # The coroutine yielded this future to its (absent) task with the "blocking" flag up;
+            # a task lowers it before waiting (asyncio refuses to await a future twice otherwise).
+            # The coroutine reads the outcome (a result, an error, a cancellation) when resumed.
+            waiting._asyncio_future_blocking = False
+            with contextlib.suppress(BaseException):
+                await waiting
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+
+
 def batch_tick_seconds(watchers: int) -> float:
     """How long a hub holds events for its batch watchers: 20 ms for a small audience, growing
     with the audience (1 000 watchers: 50 ms) up to 100 ms, so that frames per second per process
@@ -89,7 +126,7 @@ class Watcher:
         self,
         lot_id: str,
         source: EventSource,
-        send: Callable[[str], Awaitable[None]],
+        send: Callable[[str], Coroutine[Any, Any, None]],
         *,
         max_pending: int = 512,
         clock: Clock = _utcnow,
@@ -107,6 +144,9 @@ class Watcher:
         self._resync = False
         self.last_seq = 0
         self.dropped = 0
+        self._idle = False  # the pump is parked, waiting for work
+        self._sending: asyncio.Task[None] | None = None  # a direct send that had to wait
+        self._failed: BaseException | None = None  # a direct send that failed at once
 
     async def _emit(self, text: str) -> None:
         """Send one message, or (batch mode) add it to the frame being built."""
@@ -166,6 +206,31 @@ class Watcher:
             self._drop_price_updates()
         self._wakeup.set()
 
+    def deliver_shared(self, text: str, first_seq: int, last_seq: int) -> bool:
+        """Send a batch frame the hub built once (seqs ``first_seq``..``last_seq``) without waking
+        the pump, if this watcher is caught up; ``False`` (nothing done) if it is not, and the hub
+        queues the frames instead."""
+        caught_up = (
+            self.batch
+            and self._idle
+            and self._sending is None
+            and self._failed is None
+            and not self._pending
+            and not self._out
+            and not self._resync
+            and self.last_seq == first_seq - 1
+        )
+        if not caught_up:
+            return False
+        self.last_seq = last_seq
+        try:
+            self._sending = start_eagerly(self._send_text(text))
+        except Exception as exc:  # the socket is gone: the pump ends with it
+            self._failed = exc
+        if self._sending is not None or self._failed is not None:
+            self._wakeup.set()
+        return True
+
     def _drop_price_updates(self) -> None:
         """Drop the oldest price updates until the queue is half full (lifecycle events stay)."""
         excess = len(self._pending) - self._max_pending // 2
@@ -182,10 +247,21 @@ class Watcher:
     async def pump(self) -> None:
         """Send queued events until cancelled: in order, without duplicates or gaps."""
         while True:
+            if self._sending is not None:
+                sending, self._sending = self._sending, None
+                await sending
+            if self._failed is not None:
+                raise self._failed
             if not self._pending:
                 await self.flush()
+                if self._pending or self._sending is not None:
+                    continue
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                self._idle = True
+                try:
+                    await self._wakeup.wait()
+                finally:
+                    self._idle = False
                 continue
             frame = self._pending.popleft()
             if frame.seq <= self.last_seq:
@@ -282,14 +358,25 @@ class LotHub:
                 self._release_at = loop.call_later(self._tick(batch_watchers), self.release)
 
     def release(self) -> None:
-        """Hand the held events to the batch watchers (at the end of the tick)."""
+        """Hand the held events to the batch watchers (at the end of the tick): one frame, built
+        once, sent at once to each caught-up watcher; queued for the others."""
         self._release_at = None
         held, self._held = self._held, []
         if not held:
             return
+        shareable = len(held) <= MAX_BATCH and all(
+            later.seq == earlier.seq + 1 for earlier, later in itertools.pairwise(held)
+        )
+        shared: str | None = None
         for watcher in tuple(self.watchers):
-            if watcher.batch:
-                watcher.offer_many(held)
+            if not watcher.batch:
+                continue
+            if shareable:
+                if shared is None:
+                    shared = "[" + ",".join(frame.text for frame in held) + "]"
+                if watcher.deliver_shared(shared, held[0].seq, held[-1].seq):
+                    continue
+            watcher.offer_many(held)
 
     def close(self) -> None:
         if self._release_at is not None:

@@ -12,7 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auction.feed import Frame, LotHub, Message, Watcher, batch_tick_seconds, encode_frame
+from auction.feed import (
+    Frame,
+    LotHub,
+    Message,
+    Watcher,
+    batch_tick_seconds,
+    encode_frame,
+    start_eagerly,
+)
 from auction.sequencer import BatchOutcome, Sequencer
 
 
@@ -313,3 +321,194 @@ async def test_older_frames_pass_the_hub_and_watchers_skip_what_they_have() -> N
     hub = LotHub("lot", reorder_seconds=5.0)
     seen = await _watch_hub(hub, source, publishes, wait=0.05)
     assert seen == list(range(1, 6))
+
+
+async def test_start_eagerly_runs_to_the_first_suspension_then_hands_on_to_a_task() -> None:
+    steps: list[str] = []
+
+    async def quick() -> None:
+        steps.append("quick")
+
+    assert start_eagerly(quick()) is None
+    assert steps == ["quick"], "a coroutine that never suspends finishes inside the call"
+
+    gate = asyncio.Event()
+
+    async def waits() -> None:
+        steps.append("before")
+        await gate.wait()
+        await asyncio.sleep(0)
+        steps.append("after")
+
+    task = start_eagerly(waits())
+    assert task is not None
+    assert steps[-1] == "before"
+    gate.set()
+    await task
+    assert steps[-1] == "after"
+
+    async def fails_at_once() -> None:
+        raise ConnectionResetError("gone")
+
+    with pytest.raises(ConnectionResetError):
+        start_eagerly(fails_at_once())
+
+    async def fails_later() -> None:
+        await asyncio.sleep(0.001)
+        raise ConnectionResetError("gone later")
+
+    later = start_eagerly(fails_later())
+    assert later is not None
+    with pytest.raises(ConnectionResetError):
+        await later
+
+    cleaned: list[bool] = []
+
+    async def cancelled_while_waiting() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.append(True)
+
+    stuck = start_eagerly(cancelled_while_waiting())
+    assert stuck is not None
+    await asyncio.sleep(0)
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert cleaned == [True], "a cancellation reaches the coroutine"
+
+
+async def _parked(watcher: Watcher) -> asyncio.Task[None]:
+    pump = asyncio.create_task(watcher.pump())
+    await asyncio.sleep(0)  # the pump flushes nothing and parks
+    return pump
+
+
+async def test_a_caught_up_batch_watcher_gets_the_tick_straight_from_the_hub() -> None:
+    log = _events(5)
+    sent: list[Any] = []
+    wakeups = 0
+
+    async def send(text: str) -> None:
+        sent.append(msgspec.json.decode(text))
+
+    hub = LotHub("lot", tick=lambda watchers: 3600.0)
+    watchers = [Watcher("lot", LogSource(log), send, batch=True) for _ in range(3)]
+    pumps = []
+    for watcher in watchers:
+        hub.watchers.add(watcher)
+        pumps.append(await _parked(watcher))
+    try:
+        hub.dispatch(msgspec.json.encode(log[:3]))
+        hub.release()
+        # the frames are on their way before any task has run: the hub sent them itself
+        assert [[m["seq"] for m in frame] for frame in sent] == [[1, 2, 3]] * 3
+        for watcher in watchers:
+            wakeups += watcher._wakeup.is_set()
+            assert watcher.last_seq == 3
+        assert wakeups == 0, "no pump was woken"
+        hub.dispatch(msgspec.json.encode(log[3:]))
+        hub.release()
+        assert [[m["seq"] for m in frame] for frame in sent[3:]] == [[4, 5]] * 3
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+
+
+async def test_a_watcher_whose_socket_pushes_back_gets_the_next_ticks_queued_in_order() -> None:
+    log = [*_events(8), {"seq": 9, "type": "closed", "outcome": "sold", "price": 800}]
+    sent: list[Any] = []
+    socket_free = asyncio.Event()
+
+    async def send(text: str) -> None:
+        await socket_free.wait()  # the first write waits for the client to read
+        sent.append(msgspec.json.decode(text))
+
+    hub = LotHub("lot", tick=lambda watchers: 3600.0)
+    watcher = Watcher("lot", LogSource(log), send, batch=True)
+    hub.watchers.add(watcher)
+    pump = await _parked(watcher)
+    try:
+        for start, end in ((0, 2), (2, 5), (5, 9)):
+            hub.dispatch(msgspec.json.encode(log[start:end]))
+            hub.release()
+            await asyncio.sleep(0)
+        assert sent == []
+        socket_free.set()
+        for _ in range(100):
+            if sent and sent[-1][-1]["type"] == "closed":
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+    seqs = [m["seq"] for frame in sent for m in frame]
+    assert seqs == list(range(1, 10))
+    assert [m["seq"] for m in sent[0]] == [1, 2], "the blocked direct frame goes first"
+
+
+async def test_a_direct_send_to_a_closed_socket_ends_the_pump() -> None:
+    async def send(text: str) -> None:
+        raise ConnectionResetError("client gone")
+
+    hub = LotHub("lot", tick=lambda watchers: 3600.0)
+    watcher = Watcher("lot", LogSource([]), send, batch=True)
+    hub.watchers.add(watcher)
+    pump = await _parked(watcher)
+    hub.dispatch(msgspec.json.encode(_events(1)))
+    hub.release()
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(pump, 1.0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=12),
+    pauses=st.lists(st.sampled_from(["none", "yield", "sleep"]), min_size=5, max_size=5),
+    slow_writes=st.lists(st.booleans(), min_size=7, max_size=7),
+    watchers=st.integers(min_value=1, max_value=4),
+)
+async def test_batch_watchers_see_every_seq_once_in_order_while_their_pumps_run(
+    cuts: list[int], pauses: list[str], slow_writes: list[bool], watchers: int
+) -> None:
+    log = [*_events(40), {"seq": 41, "type": "closed", "outcome": "sold", "price": 4000}]
+    bounds = [0, *sorted(set(cuts)), len(log)]
+    source = LogSource(log)
+    sent: dict[int, list[Any]] = {n: [] for n in range(watchers)}
+    writes = itertools.count()
+
+    def sender(n: int) -> Any:
+        async def send(text: str) -> None:
+            if slow_writes[next(writes) % len(slow_writes)]:
+                await asyncio.sleep(0.001)  # the socket pushed back
+            sent[n].append(msgspec.json.decode(text))
+
+        return send
+
+    hub = LotHub("lot", tick=lambda watchers: 3600.0)
+    pumps = []
+    for n in range(watchers):
+        watcher = Watcher("lot", source, sender(n), batch=True)
+        hub.watchers.add(watcher)
+        pumps.append(await _parked(watcher))
+    try:
+        for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+            hub.dispatch(msgspec.json.encode(log[start:end]))
+            hub.release()
+            pause = pauses[index % len(pauses)]
+            if pause == "yield":
+                await asyncio.sleep(0)
+            elif pause == "sleep":
+                await asyncio.sleep(0.002)
+        for _ in range(400):
+            if all(frames and frames[-1][-1]["type"] == "closed" for frames in sent.values()):
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+    for frames in sent.values():
+        assert [m["seq"] for frame in frames for m in frame] == list(range(1, 42))
