@@ -48,6 +48,19 @@ class WatchPlan:
     batch: bool = True
 
 
+class FeedMessage(msgspec.Struct):
+    """The fields of a live message the check reads; msgspec skips the rest while decoding (the
+    watcher process decodes every message of every watcher, ~1 M/s with 5 000 watchers)."""
+
+    type: str
+    seq: int = 0
+    amount: int | None = None
+    status: str | None = None
+
+
+FEED_FRAME = list[FeedMessage] | FeedMessage
+
+
 @dataclass
 class FeedCheck:
     """What one watcher saw, folded message by message (see the module's invariants)."""
@@ -62,16 +75,20 @@ class FeedCheck:
     superseded: int = 0
     closed: bool = False
 
-    def see(self, message: dict[str, Any]) -> None:
+    def see(self, message: FeedMessage) -> None:
         self.messages += 1
-        kind = message.get("type")
-        seq = int(message.get("seq", 0))
+        kind = message.type
+        seq = message.seq
+        if kind == "bid" and seq == self.last_seq + 1 and seq > 0:  # the common case, first
+            self.last_seq = seq
+            self.bids += 1
+            return
         if kind == "snapshot":
             if self.last_seq >= 0:
                 self.resyncs += 1
                 self.superseded += max(0, seq - self.last_seq)
             self.last_seq = max(self.last_seq, seq)
-            if message.get("status") in FINAL_STATUSES:
+            if message.status in FINAL_STATUSES:
                 self.closed = True
             return
         if self.last_seq < 0:
@@ -148,21 +165,28 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
     started = time.monotonic()
     deadline = started + plan.deadline_seconds
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    decoder = msgspec.json.Decoder()
+    decoder = msgspec.json.Decoder(FEED_FRAME)
+    starting_price, increment, ladder = plan.starting_price, plan.increment, len(send_times)
+    add = histogram.add
 
     def on_message(check: FeedCheck) -> Callable[[bytes, int], bool]:
+        see = check.see
+
         def handle(raw: bytes, received: int) -> bool:
             decoded = decoder.decode(raw)
+            receipts = unmatched = 0
             for message in decoded if isinstance(decoded, list) else (decoded,):
-                check.see(message)
-                if message.get("type") == "bid":
-                    index = (int(message["amount"]) - plan.starting_price) // plan.increment
-                    sent = send_times[index] if 0 <= index < len(send_times) else 0
+                see(message)
+                if message.type == "bid" and message.amount is not None:
+                    index = (message.amount - starting_price) // increment
+                    sent = send_times[index] if 0 <= index < ladder else 0
                     if sent > 0:
-                        histogram.add(received - sent)
-                        report.bid_receipts += 1
+                        add(received - sent)
+                        receipts += 1
                     else:
-                        report.unmatched_bids += 1
+                        unmatched += 1
+            report.bid_receipts += receipts
+            report.unmatched_bids += unmatched
             return check.closed
 
         return handle

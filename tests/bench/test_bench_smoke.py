@@ -19,7 +19,7 @@ from bench.rawhttp import parse_head, request_head
 from bench.redisbench import RedisEndpoint, parse_redis_benchmark
 from bench.report import LoadRow, Machine, RunReport, WatchRow, evaluate_targets, render_markdown, to_json
 from bench.stats import Histogram, Spread, format_bp_as_times, format_us_as_ms, percentile, ratio_bp
-from bench.watchers import FeedCheck
+from bench.watchers import FeedCheck, FeedMessage
 from marketplace.auctions.bidwriter import LOCK_SQL, WRITE_SQL
 
 pytestmark = pytest.mark.slow
@@ -233,10 +233,8 @@ def test_request_head_and_response_head() -> None:
 def _feed(*items: tuple[str, int]) -> FeedCheck:
     check = FeedCheck()
     for kind, seq in items:
-        message: dict[str, Any] = {"type": kind, "seq": seq}
-        if kind == "snapshot" and seq == 99:
-            message["status"] = "sold"
-        check.see(message)
+        status = "sold" if kind == "snapshot" and seq == 99 else None
+        check.see(FeedMessage(type=kind, seq=seq, status=status))
     return check
 
 
@@ -280,10 +278,10 @@ def test_a_feed_is_clean_exactly_when_no_seq_is_missing(length: int, drop: st.Da
     seqs = list(range(1, length + 1))
     missing = drop.draw(st.sets(st.sampled_from(seqs[:-1]), max_size=5)) if length > 1 else set()
     check = FeedCheck()
-    check.see({"type": "snapshot", "seq": 0})
+    check.see(FeedMessage(type="snapshot", seq=0))
     for seq in seqs:
         if seq not in missing:
-            check.see({"type": "closed" if seq == length else "bid", "seq": seq})
+            check.see(FeedMessage(type="closed" if seq == length else "bid", seq=seq))
     assert (check.gaps == 0) == (not missing)
     assert check.missing == len(missing)
     assert check.last_seq == length
