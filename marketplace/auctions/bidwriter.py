@@ -87,6 +87,10 @@ CONNECTION_ERRORS = (
     OSError,
     asyncio.TimeoutError,
 )
+BROKEN_CONNECTION = (*CONNECTION_ERRORS, asyncpg.InternalClientError)
+"""What the writer answers with 503: the connection or the server failed, not the batch. An
+``InternalClientError`` is a connection left mid-operation by an earlier failure (seen while
+PostgreSQL shut down: "cannot switch to state …; another operation is in progress")."""
 
 
 def asyncpg_dsn(database_url: str) -> dict[str, Any]:
@@ -140,9 +144,16 @@ class PgBidWriter:
     async def apply_bids(self, lot_id: str, commands: Sequence[BidCommand]) -> Outcome:
         try:
             pool = await self._get_pool()
-            async with pool.acquire() as connection, connection.transaction():
-                return await self._decide_and_write(connection, uuid.UUID(lot_id), commands)
-        except CONNECTION_ERRORS as exc:
+            async with pool.acquire() as connection:
+                try:
+                    async with connection.transaction():
+                        return await self._decide_and_write(connection, uuid.UUID(lot_id), commands)
+                except BROKEN_CONNECTION:
+                    # A connection that failed mid-protocol (the server went away during a
+                    # statement) is never handed back to the pool for the next batch.
+                    connection.terminate()
+                    raise
+        except BROKEN_CONNECTION as exc:
             raise Unavailable(
                 "service_unavailable", "the database is not answering; retry shortly", retry_after=2
             ) from exc
