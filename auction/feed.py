@@ -108,6 +108,11 @@ async def _finish(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
             return
 
 
+def _seen(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def batch_tick_seconds(watchers: int) -> float:
     """How long a hub holds events for its batch watchers: 20 ms for a small audience, growing
     with the audience (1 000 watchers: 50 ms) up to 100 ms, so that frames per second per process
@@ -227,6 +232,9 @@ class Watcher:
             self._sending = start_eagerly(self._send_text(text))
         except Exception as exc:  # the socket is gone: the pump ends with it
             self._failed = exc
+        if self._sending is not None:
+            # seen even when the connection ends before the pump awaits it
+            self._sending.add_done_callback(_seen)
         if self._sending is not None or self._failed is not None:
             self._wakeup.set()
         return True

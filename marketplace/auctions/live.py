@@ -43,29 +43,10 @@ def channel_name(auction_id: str) -> str:
 
 
 class DbEventSource(EventSource):
-    """Snapshots and stored events for the live feed. Watchers asking for a lot's snapshot while
-    one is being read share that read (a burst of slow watchers resyncing at once, or of clients
-    connecting, costs one query, not one each); the snapshot may be newer than the seq it is
-    labelled with, which the feed already allows (a gap after it is filled from the log)."""
-
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
-        self._reading: dict[str, asyncio.Future[Message]] = {}
 
     async def snapshot(self, lot_id: str) -> Message:
-        reading = self._reading.get(lot_id)
-        if reading is None:
-            reading = self._reading[lot_id] = asyncio.ensure_future(self._read_snapshot(lot_id))
-            reading.add_done_callback(lambda done: self._read_done(lot_id, done))
-        return dict(await asyncio.shield(reading))
-
-    def _read_done(self, lot_id: str, done: asyncio.Future[Message]) -> None:
-        if self._reading.get(lot_id) is done:
-            del self._reading[lot_id]
-        if not done.cancelled():
-            done.exception()  # seen, even if every caller went away
-
-    async def _read_snapshot(self, lot_id: str) -> Message:
         async with self._ctx.sessionmaker() as session:
             row = await service.get_auction(session, uuid.UUID(lot_id))
             out = service.auction_out(row, utcnow())
