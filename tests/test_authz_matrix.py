@@ -38,7 +38,7 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
 from marketplace.settings import Settings
-from tests.auctions.factories import registered_bidder, schedule
+from tests.auctions.factories import registered_bidder, schedule, wait_until
 from tests.helpers import BANK_A, BANK_B, BUYERS, DEMO_PASSWORD, GUARANTOR, OPERATOR
 from tests.listings.support import (
     asset,
@@ -646,10 +646,10 @@ async def build_world(client: AsyncTestClient[Any], settings: Settings) -> World
     w.draft, w.org = draft["id"], w.orgs["valuer"]
     w.record = {**record, "number": record["number"] + "-M"}
     auction = await schedule(
-        client, uuid.UUID(w.listing), start_in=0.2, duration=3600, starting_price=84_000_000
+        client, uuid.UUID(w.listing), start_in=1.0, duration=3600, starting_price=84_000_000
     )
     w.auction = auction["id"]
-    await asyncio.sleep(0.3)
+    await wait_until(auction["starts_at"])
     _, registration = await registered_bidder(client, w.auction, BUYERS[0])
     w.deposit = registration["deposit"]["id"]
     buyer, bank, operator = [await _token(client, e) for e in (BUYERS[0], BANK_A, OPERATOR)]

@@ -76,7 +76,7 @@ async def test_only_the_operator_schedules(client: Client, settings: Settings) -
 
 async def test_a_buyer_without_a_held_deposit_cannot_bid(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.2, duration=5)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=5)
     buyer = await bearer(client, BUYERS[0])
     unregistered = await client.post(
         f"/api/auctions/{auction['id']}/bids", json={"amount": 70_000_000}, headers=buyer
@@ -99,7 +99,7 @@ async def test_a_buyer_without_a_held_deposit_cannot_bid(client: Client, setting
 
 async def test_the_listing_bank_and_staff_may_not_bid(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.2, duration=5)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=5)
     for email in (BANK_A, OPERATOR):
         headers = await bearer(client, email)
         registration = await client.post(
@@ -116,7 +116,7 @@ async def test_the_listing_bank_and_staff_may_not_bid(client: Client, settings: 
 
 async def test_the_pledgor_may_not_register(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings, pledgor="张三 Zhang San")
-    auction = await schedule(client, listing_id, start_in=0.2, duration=5)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=5)
     response = await client.post(
         f"/api/auctions/{auction['id']}/registrations", json={}, headers=await bearer(client, BUYERS[0])
     )
@@ -126,7 +126,7 @@ async def test_the_pledgor_may_not_register(client: Client, settings: Settings) 
 
 async def test_bid_rejections_carry_their_codes(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.6, duration=4)
+    auction = await schedule(client, listing_id, start_in=1.5, duration=4)
     aid = auction["id"]
     buyer, _ = await registered_bidder(client, aid, BUYERS[0])
     early = await client.post(f"/api/auctions/{aid}/bids", json={"amount": 70_000_000}, headers=buyer)
@@ -150,7 +150,7 @@ async def test_a_retried_bid_with_the_same_idempotency_key_counts_once(
     client: Client, settings: Settings
 ) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.3, duration=4)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=4)
     buyer, _ = await registered_bidder(client, auction["id"], BUYERS[0])
     await wait_until(auction["starts_at"])
     headers = buyer | {"Idempotency-Key": "bid-7f3a"}
@@ -170,7 +170,7 @@ async def test_retries_racing_each_other_count_once_and_keys_are_per_bidder(
     client: Client, settings: Settings
 ) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.3, duration=6)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=6)
     alice, _ = await registered_bidder(client, auction["id"], BUYERS[0])
     bob, _ = await registered_bidder(client, auction["id"], BUYERS[1])
     await wait_until(auction["starts_at"])
@@ -288,7 +288,7 @@ async def test_full_lifecycle_with_soft_close_default_and_resale(client: Client,
 
 async def test_a_tampered_event_breaks_the_chain(client: Client, settings: Settings) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.3, duration=3)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=3)
     buyer, _ = await registered_bidder(client, auction["id"], BUYERS[0])
     await wait_until(auction["starts_at"])
     await client.post(f"/api/auctions/{auction['id']}/bids", json={"amount": 70_000_000}, headers=buyer)

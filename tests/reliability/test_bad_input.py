@@ -298,7 +298,7 @@ async def test_bid_amounts_outside_the_rules_are_refused_with_their_code(
     client: Client, settings: Settings, amount: int, code: str
 ) -> None:
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.2, duration=30)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=30)
     buyer, _ = await registered_bidder(client, auction["id"], BUYERS[0])
     await wait_until(auction["starts_at"])
     response = await client.post(

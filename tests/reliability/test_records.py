@@ -37,7 +37,7 @@ def settings(settings: Settings) -> Settings:
 async def round_with_bids(client: Client, settings: Settings) -> uuid.UUID:
     """A round with four events: opened, then three bids."""
     listing_id = await approved_listing(settings)
-    auction = await schedule(client, listing_id, start_in=0.2, duration=30)
+    auction = await schedule(client, listing_id, start_in=1.0, duration=30)
     first, _ = await registered_bidder(client, auction["id"], BUYERS[0])
     second, _ = await registered_bidder(client, auction["id"], BUYERS[1])
     await wait_until(auction["starts_at"])
