@@ -26,6 +26,7 @@ from auction.errors import AuctionError
 from frontend import pages as frontend_pages
 from marketplace.accounts.routes import AccountsController, AuthController
 from marketplace.accounts.security import IdNumberCipher, TokenService
+from marketplace.auctions import fastpath as bid_fast_path
 from marketplace.auctions.live import LiveAuctions
 from marketplace.auctions.payments import gateway_factory
 from marketplace.auctions.routes import AuctionController, live_feed
@@ -158,4 +159,6 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.ctx = ctx
     document_problems(app)
+    if settings.bid_fast_path:
+        bid_fast_path.install(app, ctx)
     return app

@@ -60,6 +60,7 @@ class Settings:
     bid_limit_per_ip: int = 12000
     bid_limit_window_seconds: int = 60
     ws_connections_per_client: int = 100
+    bid_fast_path: bool = True
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -121,6 +122,7 @@ class Settings:
             log_json=_bool(env.get("LOG_JSON"), False),
             scheduler_enabled=_bool(env.get("SCHEDULER"), True),
             rate_limits_enabled=_bool(env.get("RATE_LIMITS"), True),
+            bid_fast_path=_bool(env.get("BID_FAST_PATH"), True),
             rate_limit_exempt_loopback=_bool(env.get("RATE_LIMIT_EXEMPT_LOOPBACK"), True),
             login_limit_per_ip=int(env.get("LOGIN_LIMIT_PER_IP", "300")),
             login_limit_per_account=int(env.get("LOGIN_LIMIT_PER_ACCOUNT", "30")),

@@ -14,6 +14,7 @@ from litestar.params import FromHeader, FromPath, FromQuery, JSONBody
 from auction.errors import AuctionError
 from auction.feed import Watcher
 from auction.rules import get_profile
+from marketplace.accounts.security import Principal
 from marketplace.auctions import service
 from marketplace.auctions.live import LiveAuctions
 from marketplace.auctions.schemas import (
@@ -40,6 +41,27 @@ IdempotencyKey = FromHeader[str | None]
 def _live(ctx: Any) -> LiveAuctions:
     live: LiveAuctions = ctx.services["live"]
     return live
+
+
+async def place_bid(
+    ctx: Any,
+    connection: Any,
+    buyer: Principal,
+    auction_id: uuid.UUID,
+    amount: int,
+    idempotency_key: str | None,
+) -> BidOut:
+    """A bid, from the rate limits to the sequencer's answer: the one body of ``POST …/bids``,
+    whether Litestar routed the request or :mod:`marketplace.auctions.fastpath` took it."""
+    await check_bid(ctx, connection, buyer.user_id)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 100:
+        raise Invalid("invalid_input", "Idempotency-Key must be 1 to 100 characters")
+    live = _live(ctx)
+    command = await service.prepare_bid(
+        ctx.sessionmaker, auction_id, buyer, amount, idempotency_key, live.standings
+    )
+    result = await service.submit(live.sequencer, auction_id, command)
+    return service.bid_out(result)
 
 
 class AuctionController(Controller):
@@ -100,16 +122,7 @@ class AuctionController(Controller):
         principal: Caller,
         idempotency_key: FromHeader[str | None] = None,
     ) -> BidOut:
-        buyer = require(principal)
-        await check_bid(ctx, request, buyer.user_id)
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 100:
-            raise Invalid("invalid_input", "Idempotency-Key must be 1 to 100 characters")
-        live = _live(ctx)
-        command = await service.prepare_bid(
-            ctx.sessionmaker, auction_id, buyer, data.amount, idempotency_key, live.standings
-        )
-        result = await service.submit(live.sequencer, auction_id, command)
-        return service.bid_out(result)
+        return await place_bid(ctx, request, require(principal), auction_id, data.amount, idempotency_key)
 
     @get("/api/auctions/{auction_id:uuid}/bids", summary="Accepted bids in order (bidder codes only)")
     async def bids(self, auction_id: FromPath[uuid.UUID], db: Db) -> list[BidRow]:
