@@ -149,7 +149,6 @@ def create_app(settings: Settings) -> Litestar:
             extra_coded=(AuctionError, SettlementInvalid, CurrencyMismatch, UnknownCurrency, RegistryError)
         ),
         middleware=[RequestIdMiddleware, DefineMiddleware(IdempotencyMiddleware, ctx=ctx)],
-        before_send=[security_headers(settings)],
         plugins=[channels],
         openapi_config=openapi,
         lifespan=[lifespan],
@@ -159,6 +158,6 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.ctx = ctx
     document_problems(app)
-    if settings.bid_fast_path:
-        bid_fast_path.install(app, ctx)
+    # the security headers, the live feed's sends and the bid lane (marketplace/auctions/fastpath.py)
+    bid_fast_path.install(app, ctx, security_headers(settings), lane=settings.bid_fast_path)
     return app

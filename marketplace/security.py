@@ -13,8 +13,9 @@ Invariants:
   policy;
 - a header a handler set on purpose is never overwritten.
 
-It runs as a ``before_send`` hook rather than a route middleware so that responses produced
-before routing (404, 405) and by the exception handlers get the headers too.
+It runs in front of Litestar's router and exception middleware
+(:class:`marketplace.auctions.fastpath.BidFastPath`) rather than as a route middleware, so that
+responses produced before routing (404, 405) and by the exception handlers get the headers too.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def policy_for(path: str) -> str:
 
 
 def security_headers(settings: Settings) -> BeforeSend:
-    """The ``before_send`` hook that adds the headers to every HTTP response start."""
+    """The hook that adds the headers to every HTTP response start (called for every message)."""
     fixed = {
         "x-content-type-options": "nosniff",
         "referrer-policy": "same-origin",

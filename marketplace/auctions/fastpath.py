@@ -18,18 +18,19 @@ Invariants:
   limits, standing, sequencer and ``BidOut``; its errors go through the app's own exception
   handlers (looked up as Litestar looks them up), so a rejected bid's problem+json is the one the
   route would give;
-- the answer carries what every answer carries: the security headers (this lane runs inside
-  Litestar's ``before_send`` wrapper), ``X-Request-ID`` and the request's log line
+- the answer carries what every answer carries: the security headers (this layer adds them to
+  every HTTP answer, the app's included), ``X-Request-ID`` and the request's log line
   (:class:`RequestIdMiddleware` wraps the lane);
-- ``BID_FAST_PATH=0`` turns it off; ``tests/auctions/test_bid_fastpath.py`` answers the same
-  requests both ways and compares status, headers and bodies.
+- ``BID_FAST_PATH=0`` turns the lane off (the layer stays, for the headers and the websockets);
+  ``tests/auctions/test_bid_fastpath.py`` answers the same requests both ways and compares
+  status, headers and bodies.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -84,18 +85,53 @@ class _Taken:
 
 
 class BidFastPath:
-    """Wraps Litestar's ASGI handler (``app.asgi_handler``): plain bids here, the rest to ``inner``."""
+    """Wraps Litestar's ASGI handler (``app.asgi_handler``), in front of its exception middleware
+    and router, for every HTTP request and websocket:
 
-    def __init__(self, inner: ASGIApp, app: Litestar, ctx: AppContext) -> None:
+    - every HTTP answer gets the security headers here (``add_headers``, what a ``before_send``
+      hook would do: this layer sees the answers of the router and of the exception handlers too);
+    - a websocket's scope carries the server's own ``send`` (``mp_raw_send``): the live feed sends
+      its frames with it, past the four wrappers that have nothing to do for a ``websocket.send``;
+    - with ``lane`` on, plain bids are answered here and the rest goes to ``inner``.
+    """
+
+    def __init__(
+        self,
+        inner: ASGIApp,
+        app: Litestar,
+        ctx: AppContext,
+        add_headers: Callable[[Message, Scope], Awaitable[None]],
+        *,
+        lane: bool = True,
+    ) -> None:
         self.inner = inner
         self.app = app
         self.ctx = ctx
+        self.add_headers = add_headers
+        self.lane = lane
         self.logged = RequestIdMiddleware(self._answer)
         self.taken = 0
         """Requests this lane answered itself (the rest went to Litestar)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":  # type: ignore[comparison-overlap]
+        kind: str = scope["type"]
+        if kind == "websocket":
+            scope["mp_raw_send"] = send  # type: ignore[typeddict-unknown-key]
+            await self.inner(scope, receive, send)
+            return
+        if kind != "http":
+            await self.inner(scope, receive, send)
+            return
+        add_headers = self.add_headers
+
+        async def send_with_headers(message: Message) -> None:
+            await add_headers(message, scope)
+            await send(message)
+
+        await self._route(scope, receive, send_with_headers)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.lane or scope.get("method") != "POST":
             await self.inner(scope, receive, send)
             return
         match = BID_PATH.match(scope["path"])
@@ -213,6 +249,14 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return cast(Receive, replay)
 
 
-def install(app: Litestar, ctx: AppContext) -> None:
-    """Put the fast lane in front of the app's router (inside ``before_send``)."""
-    app.asgi_handler = BidFastPath(app.asgi_handler, app, ctx)
+def install(
+    app: Litestar,
+    ctx: AppContext,
+    add_headers: Callable[[Message, Scope], Awaitable[None]],
+    *,
+    lane: bool = True,
+) -> BidFastPath:
+    """Put this layer in front of the app's exception middleware and router."""
+    edge = BidFastPath(app.asgi_handler, app, ctx, add_headers, lane=lane)
+    app.asgi_handler = edge
+    return edge

@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Controller, Request, WebSocket, get, post, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromHeader, FromPath, FromQuery, JSONBody
+from litestar.types import Send
 
 from auction.errors import AuctionError
 from auction.feed import Watcher
@@ -197,8 +198,16 @@ async def live_feed(
         return
     lot = str(auction_id)
 
+    # the server's own send (fastpath.BidFastPath)
+    raw_send: Send | None = socket.scope.get("mp_raw_send")  # type: ignore[assignment]
+
     async def send(text: str) -> None:
-        await socket.send_data(text, mode="text")
+        if raw_send is None:
+            await socket.send_data(text, mode="text")
+            return
+        if socket.connection_state == "disconnect":
+            raise WebSocketDisconnect(detail="the client went away")
+        await raw_send({"type": "websocket.send", "text": text, "bytes": None})
 
     watcher = Watcher(lot, live.source, send, batch=batch)
     await live.join(lot, watcher)
