@@ -62,8 +62,11 @@ class Frame:
 
 
 class EventSource(Protocol):
-    async def snapshot(self, lot_id: str) -> Message:
-        """The auction as it stands now, including its ``seq``."""
+    async def snapshot(self, lot_id: str, *, joined_mark: int | None = None) -> Message:
+        """The auction as it stands now, including its ``seq``. ``joined_mark`` is the caller's
+        :func:`next_mark` taken when it joined the lot's hub: a source may then hand it a read that
+        began after that mark (so nothing the hub did not deliver to it can be missing from the
+        read), shared with other callers; without it the read is the caller's own."""
         ...
 
     async def events_after(self, lot_id: str, after_seq: int, limit: int) -> Sequence[Message]:
@@ -72,6 +75,14 @@ class EventSource(Protocol):
 
 
 Clock = Callable[[], datetime]
+
+_marks = itertools.count(1)
+
+
+def next_mark() -> int:
+    """A number larger than every one handed out before in this process: orders a watcher's join
+    against the start of a snapshot read."""
+    return next(_marks)
 
 
 def _utcnow() -> datetime:
@@ -152,6 +163,11 @@ class Watcher:
         self._idle = False  # the pump is parked, waiting for work
         self._sending: asyncio.Task[None] | None = None  # a direct send that had to wait
         self._failed: BaseException | None = None  # a direct send that failed at once
+        self.joined_mark: int | None = None  # next_mark() once it is in the lot's hub
+
+    def mark_joined(self) -> None:
+        """Called once the watcher is in the lot's hub: every event from now on reaches it."""
+        self.joined_mark = next_mark()
 
     async def _emit(self, text: str) -> None:
         """Send one message, or (batch mode) add it to the frame being built."""
@@ -177,7 +193,7 @@ class Watcher:
 
     async def start(self, after_seq: int | None) -> None:
         """Send the snapshot, then the stored events after ``after_seq`` up to the snapshot."""
-        snapshot = await self._source.snapshot(self.lot_id)
+        snapshot = await self._source.snapshot(self.lot_id, joined_mark=self.joined_mark)
         head = int(snapshot.get("seq", 0))
         if after_seq is not None and 0 <= after_seq < head:
             await self._send_snapshot(snapshot, after_seq)
@@ -279,7 +295,7 @@ class Watcher:
                     # The snapshot stands in for the dropped price updates; it is labelled just
                     # before this frame so that this frame (perhaps the close) is still sent.
                     self._resync = False
-                    snapshot = await self._source.snapshot(self.lot_id)
+                    snapshot = await self._source.snapshot(self.lot_id, joined_mark=self.joined_mark)
                     await self._send_snapshot(snapshot, frame.seq - 1)
                     self.last_seq = frame.seq - 1
                 await self._fill(frame.seq - 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ import structlog
 from litestar.channels import ChannelsPlugin
 
 from auction.errors import AuctionError
-from auction.feed import EventSource, LotHub, Message, Watcher
+from auction.feed import EventSource, LotHub, Message, Watcher, next_mark
 from auction.sequencer import Sequencer
 from marketplace.auctions import service
 from marketplace.auctions.bidwriter import PgBidWriter
@@ -43,10 +44,35 @@ def channel_name(auction_id: str) -> str:
 
 
 class DbEventSource(EventSource):
+    """Snapshots and stored events for the live feed. A watcher that says when it joined the hub
+    (``joined_mark``) shares a snapshot read of its lot that began after it joined: a burst of
+    slow watchers resyncing at once, or of clients connecting, costs one query per burst, not one
+    each. A read that began before the watcher joined is never shared with it: an event published
+    in between (perhaps the close) would be in neither the read nor the watcher's feed."""
+
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
+        self._reading: dict[str, tuple[int, asyncio.Future[Message]]] = {}
+        self.reads = 0
 
-    async def snapshot(self, lot_id: str) -> Message:
+    async def snapshot(self, lot_id: str, *, joined_mark: int | None = None) -> Message:
+        current = self._reading.get(lot_id)
+        if current is None or joined_mark is None or current[0] < joined_mark:
+            mark = next_mark()  # before the read begins: it sees everything up to this mark
+            reading = asyncio.ensure_future(self._read_snapshot(lot_id))
+            reading.add_done_callback(functools.partial(self._read_done, lot_id))
+            self._reading[lot_id] = current = (mark, reading)
+        return dict(await asyncio.shield(current[1]))
+
+    def _read_done(self, lot_id: str, done: asyncio.Future[Message]) -> None:
+        current = self._reading.get(lot_id)
+        if current is not None and current[1] is done:
+            del self._reading[lot_id]
+        if not done.cancelled():
+            done.exception()  # seen, even if every caller went away
+
+    async def _read_snapshot(self, lot_id: str) -> Message:
+        self.reads += 1
         async with self._ctx.sessionmaker() as session:
             row = await service.get_auction(session, uuid.UUID(lot_id))
             out = service.auction_out(row, utcnow())
@@ -88,6 +114,7 @@ class LiveAuctions:
                 task = asyncio.create_task(self._relay(hub, subscriber, self.source), name=f"hub:{lot_id}")
                 entry = self._hubs[lot_id] = (hub, subscriber, task)
             entry[0].watchers.add(watcher)
+            watcher.mark_joined()
 
     async def leave(self, lot_id: str, watcher: Watcher) -> None:
         async with self._hub_lock:

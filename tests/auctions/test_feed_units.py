@@ -19,9 +19,11 @@ from auction.feed import (
     Watcher,
     batch_tick_seconds,
     encode_frame,
+    next_mark,
     start_eagerly,
 )
 from auction.sequencer import BatchOutcome, Sequencer
+from marketplace.auctions.live import DbEventSource
 
 
 class RecordingStore:
@@ -95,7 +97,7 @@ class LogSource:
         self.events = events
         self.fills = 0
 
-    async def snapshot(self, lot_id: str) -> Message:
+    async def snapshot(self, lot_id: str, *, joined_mark: int | None = None) -> Message:
         return {"id": lot_id, "seq": len(self.events), "status": "open"}
 
     async def events_after(self, lot_id: str, after_seq: int, limit: int) -> Sequence[Message]:
@@ -512,3 +514,80 @@ async def test_batch_watchers_see_every_seq_once_in_order_while_their_pumps_run(
         await asyncio.gather(*pumps, return_exceptions=True)
     for frames in sent.values():
         assert [m["seq"] for frame in frames for m in frame] == list(range(1, 42))
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+class GatedSnapshots(DbEventSource):
+    """DbEventSource with its database read replaced by one the test releases by hand."""
+
+    def __init__(self) -> None:
+        super().__init__(ctx=None)  # type: ignore[arg-type]
+        self.gates: list[asyncio.Event] = []
+        self.state = 0
+
+    async def _read_snapshot(self, lot_id: str) -> Message:
+        self.reads += 1
+        seen_at_start = self.state
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        return {"id": lot_id, "seq": seen_at_start}
+
+
+async def test_a_snapshot_read_is_shared_only_by_watchers_that_joined_before_it_began() -> None:
+    source = GatedSnapshots()
+    early = [next_mark() for _ in range(3)]
+    first = [asyncio.create_task(source.snapshot("lot", joined_mark=m)) for m in early]
+    await _settle()
+    assert source.reads == 1  # three watchers that joined before: one read
+    source.state = 1  # an event published while the read is under way …
+    late = next_mark()  # … and a watcher that joined after the read began
+    second = asyncio.create_task(source.snapshot("lot", joined_mark=late))
+    own = asyncio.create_task(source.snapshot("lot"))  # no mark: a read of its own
+    await _settle()
+    assert source.reads == 3
+    for gate in source.gates:
+        gate.set()
+    assert [(await t)["seq"] for t in first] == [0, 0, 0]
+    assert (await second)["seq"] == 1  # began after it joined: nothing it missed is absent
+    assert (await own)["seq"] == 1
+    assert source._reading == {}
+
+
+async def test_a_shared_snapshot_read_survives_a_caller_that_goes_away() -> None:
+    source = GatedSnapshots()
+    mark = next_mark()
+    leaving = asyncio.create_task(source.snapshot("lot", joined_mark=mark))
+    staying = asyncio.create_task(source.snapshot("lot", joined_mark=mark))
+    await _settle()
+    leaving.cancel()
+    await _settle()
+    source.gates[0].set()
+    assert (await staying)["seq"] == 0
+    assert source.reads == 1
+
+
+async def test_a_watcher_is_marked_when_it_joins_and_asks_with_its_mark() -> None:
+    asked: list[int | None] = []
+
+    class Recording(LogSource):
+        async def snapshot(self, lot_id: str, *, joined_mark: int | None = None) -> Message:
+            asked.append(joined_mark)
+            return await super().snapshot(lot_id)
+
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    watcher = Watcher("lot", Recording([]), send)
+    before = next_mark()
+    watcher.mark_joined()
+    await watcher.start(None)
+    assert watcher.joined_mark is not None
+    assert watcher.joined_mark > before
+    assert asked == [watcher.joined_mark]

@@ -174,7 +174,7 @@ class StoredEvents:
     def __init__(self, events: Sequence[Message]) -> None:
         self.events = list(events)
 
-    async def snapshot(self, lot_id: str) -> Message:
+    async def snapshot(self, lot_id: str, *, joined_mark: int | None = None) -> Message:
         return {"seq": len(self.events)}
 
     async def events_after(self, lot_id: str, after_seq: int, limit: int) -> Sequence[Message]:
