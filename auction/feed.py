@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -304,6 +304,38 @@ class Watcher:
                 self.last_seq = frame.seq
 
 
+class WatcherSet:
+    """A hub's watchers, kept apart by kind as they join and leave, so that handing on an event
+    costs a loop over the single-message watchers only and a tick one over the batch watchers
+    (counting them per publish was a loop over every watcher of the lot)."""
+
+    __slots__ = ("batched", "singles")
+
+    def __init__(self) -> None:
+        self.singles: set[Watcher] = set()
+        self.batched: set[Watcher] = set()
+
+    def add(self, watcher: Watcher) -> None:
+        (self.batched if watcher.batch else self.singles).add(watcher)
+
+    def discard(self, watcher: Watcher) -> None:
+        self.batched.discard(watcher)
+        self.singles.discard(watcher)
+
+    def update(self, watchers: Iterable[Watcher]) -> None:
+        for watcher in watchers:
+            self.add(watcher)
+
+    def __iter__(self) -> Iterator[Watcher]:
+        return itertools.chain(self.singles, self.batched)
+
+    def __len__(self) -> int:
+        return len(self.singles) + len(self.batched)
+
+    def __contains__(self, watcher: object) -> bool:
+        return watcher in self.singles or watcher in self.batched
+
+
 class LotHub:
     """The process's one subscription for a lot: decode, stamp and encode once, fan out to watchers.
 
@@ -322,7 +354,7 @@ class LotHub:
         self._clock = clock
         self._tick = tick
         self._reorder_seconds = reorder_seconds
-        self.watchers: set[Watcher] = set()
+        self.watchers = WatcherSet()
         self._held: list[Frame] = []
         self._release_at: asyncio.TimerHandle | None = None
         self._head: int | None = None
@@ -369,12 +401,9 @@ class LotHub:
         self._hand_on(self._in_order([encode_frame(event, self._clock) for event in events]))
 
     def _hand_on(self, frames: Sequence[Frame]) -> None:
-        batch_watchers = 0
-        for watcher in tuple(self.watchers):
-            if watcher.batch:
-                batch_watchers += 1
-            else:
-                watcher.offer_many(frames)
+        for watcher in tuple(self.watchers.singles):
+            watcher.offer_many(frames)
+        batch_watchers = len(self.watchers.batched)
         if batch_watchers and frames:
             self._held.extend(frames)
             if self._release_at is None:
@@ -392,9 +421,7 @@ class LotHub:
             later.seq == earlier.seq + 1 for earlier, later in itertools.pairwise(held)
         )
         shared: str | None = None
-        for watcher in tuple(self.watchers):
-            if not watcher.batch:
-                continue
+        for watcher in tuple(self.watchers.batched):
             if shareable:
                 if shared is None:
                     shared = "[" + ",".join(frame.text for frame in held) + "]"

@@ -17,6 +17,7 @@ from auction.feed import (
     LotHub,
     Message,
     Watcher,
+    WatcherSet,
     batch_tick_seconds,
     encode_frame,
     next_mark,
@@ -591,3 +592,25 @@ async def test_a_watcher_is_marked_when_it_joins_and_asks_with_its_mark() -> Non
     assert watcher.joined_mark is not None
     assert watcher.joined_mark > before
     assert asked == [watcher.joined_mark]
+
+
+async def test_a_hubs_watcher_set_keeps_the_kinds_apart_as_they_join_and_leave() -> None:
+    async def send(text: str) -> None:
+        return None
+
+    source = LogSource([])
+    single, batch, other = (Watcher("lot", source, send, batch=b) for b in (False, True, True))
+    watchers = WatcherSet()
+    watchers.update([single, batch, other, batch])
+    assert len(watchers) == 3
+    assert watchers.singles == {single}
+    assert watchers.batched == {batch, other}
+    assert set(watchers) == {single, batch, other}
+    watchers.discard(batch)
+    watchers.discard(batch)  # leaving twice is harmless
+    assert batch not in watchers
+    assert single in watchers
+    assert set(watchers) == {single, other}
+    watchers.discard(single)
+    watchers.discard(other)
+    assert not watchers
