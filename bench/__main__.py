@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import multiprocessing
 import os
 import platform
@@ -305,7 +306,7 @@ async def watch(stage: Stage, watchers: int) -> None:
         connected_in = time.monotonic() - connect_started
         seconds = await _bid_window(stage, [lot], longest)
         roles = stage.roles({"watchers": [process.pid or 0]})
-        wanted = watchers == max(plan.watchers_one)
+        wanted = watchers == max(plan.watchers_one, default=0)
         tracer = _start_profile(
             stage, wanted, f"{watchers} watchers at {plan.watch_rate} bids per s", seconds
         )
@@ -419,8 +420,12 @@ async def main_async(run: Run) -> None:
             await _phase(run, "pgbench, the bid transaction", lambda: raw_limits(run, 0))
         app_phases = [phase for phase in ("hot", "many", "watch") if phase in phases]
         if app_phases:
-            await _phase(run, "app, 1 process", lambda: app_stage(run, 1, 0, app_phases))
-            await _phase(run, "app, 2 processes", lambda: app_stage(run, 2, 0, app_phases))
+            for processes in (1, 2):
+                watchers = plan.watchers_one if processes == 1 else plan.watchers_two
+                stage_phases = [phase for phase in app_phases if phase != "watch" or watchers]
+                if stage_phases:
+                    name = f"app, {processes} process{'es' if processes > 1 else ''}"
+                    await _phase(run, name, partial(app_stage, run, processes, 0, stage_phases))
         if "raw" in phases and "hot" in app_phases:
             # the disk's flush time drifts between minutes on a shared machine: pgbench runs again
             # after the app, and the ratio takes the faster of the two (report.pgbench_tps)
@@ -456,6 +461,19 @@ async def main_async(run: Run) -> None:
             run.report.phase_errors.append("setup failed before the machine was described")
 
 
+def _with_watchers(plan: Plan, pairs: str) -> Plan:
+    """The plan with only the watcher phases ``pairs`` names (``"1:1000,2:5000"``), if any."""
+    if not pairs.strip():
+        return plan
+    chosen: dict[int, list[int]] = {1: [], 2: []}
+    for pair in pairs.split(","):
+        processes, _, watchers = pair.strip().partition(":")
+        if processes not in ("1", "2") or not watchers.isdigit() or int(watchers) <= 0:
+            raise SystemExit(f"--watchers wants processes:watchers pairs with 1 or 2 processes, not {pair!r}")
+        chosen[int(processes)].append(int(watchers))
+    return dataclasses.replace(plan, watchers_one=tuple(chosen[1]), watchers_two=tuple(chosen[2]))
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else ""
@@ -487,6 +505,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--profile", action="store_true", help="py-spy the app during the largest hot-lot phase"
     )
     parser.add_argument(
+        "--watchers",
+        default="",
+        metavar="P:W,...",
+        help="watcher phases to run, as processes:watchers pairs (default: the plan's; e.g. 1:1000,2:5000)",
+    )
+    parser.add_argument(
         "--feed",
         choices=("batch", "single"),
         default="batch",
@@ -497,7 +521,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    plan = QUICK if args.quick else FULL
+    plan = _with_watchers(QUICK if args.quick else FULL, args.watchers)
     phases = frozenset(part.strip() for part in args.only.split(",") if part.strip())
     unknown = phases - set(PHASES)
     if unknown:

@@ -12,6 +12,12 @@ Invariants:
   carry ``last_seq + 1``; a later ``snapshot`` (the server dropped price updates for a slow
   client) is counted as a resync with the seqs it superseded, apart from real gaps; a seq at or
   below the last is a duplicate;
+- the app sends the same frame text to every caught-up watcher of a tick, so a frame's bytes are
+  decoded once per process and summarised (:class:`FrameRun`); each watcher folds the summary
+  (:meth:`FeedCheck.see_frame`: the same result as folding its messages one by one, which it does
+  whenever the frame is not one unbroken run after the watcher's last seq). A receipt is recorded
+  as (frame, time) and turned into per-bid latencies after the watch, so that the watcher process,
+  which shares the two cores with the app, spends ~1 µs per frame instead of ~1 µs per message;
 - a watcher stops when it sees the close (a ``closed`` event, or a snapshot of a closed lot) or at
   the process deadline, whichever is first; the process always reports and exits.
 """
@@ -20,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import resource
 import time
+from array import array
 from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +67,45 @@ class FeedMessage(msgspec.Struct):
 
 
 FEED_FRAME = list[FeedMessage] | FeedMessage
+FRAME_CACHE = 256
+"""Distinct frames a watcher process keeps decoded (the recent ticks' shared frames)."""
+
+
+@dataclass(frozen=True)
+class FrameRun:
+    """One received frame, decoded and summarised once for every watcher that receives it."""
+
+    number: int
+    messages: tuple[FeedMessage, ...]
+    first_seq: int
+    last_seq: int
+    bids: int
+    closed: bool
+    unbroken: bool
+    """No snapshot, every seq positive and one more than the one before: foldable in one step."""
+    bid_amounts: tuple[int, ...]
+
+
+def frame_run(number: int, decoded: FeedMessage | list[FeedMessage]) -> FrameRun:
+    messages = tuple(decoded) if isinstance(decoded, list) else (decoded,)
+    seqs = [message.seq for message in messages]
+    unbroken = (
+        bool(messages)
+        and all(message.type != "snapshot" and message.seq > 0 for message in messages)
+        and all(later == earlier + 1 for earlier, later in itertools.pairwise(seqs))
+    )
+    return FrameRun(
+        number=number,
+        messages=messages,
+        first_seq=seqs[0] if seqs else 0,
+        last_seq=seqs[-1] if seqs else 0,
+        bids=sum(1 for message in messages if message.type == "bid"),
+        closed=any(message.type == "closed" for message in messages),
+        unbroken=unbroken,
+        bid_amounts=tuple(
+            message.amount for message in messages if message.type == "bid" and message.amount is not None
+        ),
+    )
 
 
 @dataclass
@@ -74,6 +121,18 @@ class FeedCheck:
     resyncs: int = 0
     superseded: int = 0
     closed: bool = False
+
+    def see_frame(self, run: FrameRun) -> None:
+        """Fold a whole frame: one step when it continues this feed without a break, else message
+        by message (the result is the same either way)."""
+        if run.unbroken and self.last_seq >= 0 and run.first_seq == self.last_seq + 1:
+            self.messages += len(run.messages)
+            self.bids += run.bids
+            self.last_seq = run.last_seq
+            self.closed = self.closed or run.closed
+            return
+        for message in run.messages:
+            self.see(message)
 
     def see(self, message: FeedMessage) -> None:
         self.messages += 1
@@ -167,29 +226,50 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     decoder = msgspec.json.Decoder(FEED_FRAME)
     starting_price, increment, ladder = plan.starting_price, plan.increment, len(send_times)
-    add = histogram.add
+
+    frames: dict[bytes, FrameRun] = {}
+    runs: list[FrameRun] = []
+    receipts: list[array[int]] = []
 
     def on_message(check: FeedCheck) -> Callable[[bytes, int], bool]:
-        see = check.see
+        see_frame = check.see_frame
 
         def handle(raw: bytes, received: int) -> bool:
-            decoded = decoder.decode(raw)
-            receipts = unmatched = 0
-            for message in decoded if isinstance(decoded, list) else (decoded,):
-                see(message)
-                if message.type == "bid" and message.amount is not None:
-                    index = (message.amount - starting_price) // increment
-                    sent = send_times[index] if 0 <= index < ladder else 0
-                    if sent > 0:
-                        add(received - sent)
-                        receipts += 1
-                    else:
-                        unmatched += 1
-            report.bid_receipts += receipts
-            report.unmatched_bids += unmatched
+            run = frames.get(raw)
+            if run is None:
+                run = frame_run(len(runs), decoder.decode(raw))
+                runs.append(run)
+                receipts.append(array("q"))
+                if len(frames) >= FRAME_CACHE:
+                    del frames[next(iter(frames))]
+                frames[raw] = run
+            see_frame(run)
+            if run.bid_amounts:
+                receipts[run.number].append(received)
             return check.closed
 
         return handle
+
+    def latencies() -> None:
+        """Each bid receipt's latency: the frame's receipt time − the bid's send time."""
+        counts, width, last = histogram.counts, histogram.bucket_width, len(histogram.counts) - 1
+        for run, times in zip(runs, receipts, strict=True):
+            if not times:
+                continue
+            sent: list[int] = []
+            for amount in run.bid_amounts:
+                index = (amount - starting_price) // increment
+                at = send_times[index] if 0 <= index < ladder else 0
+                if at > 0:
+                    sent.append(at)
+            report.unmatched_bids += (len(run.bid_amounts) - len(sent)) * len(times)
+            report.bid_receipts += len(sent) * len(times)
+            for received in times:
+                for at in sent:
+                    counts[min(max(received - at, 0) // width, last)] += 1
+            if sent:
+                histogram.largest = max(histogram.largest, max(times) - min(sent))
+        histogram.total = sum(counts)
 
     async def connect(index: int) -> tuple[FeedProtocol, FeedCheck] | None:
         query = "after_seq=0&batch=true" if plan.batch else "after_seq=0"
@@ -225,6 +305,7 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
     report.connect_seconds = time.monotonic() - started
     ready.set()
     await asyncio.gather(*(watch(feed, check) for feed, check in feeds))
+    latencies()
     report.latency_sparse = histogram.to_sparse()
     report.latency_largest = histogram.largest
     return report

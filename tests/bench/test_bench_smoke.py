@@ -5,6 +5,7 @@ feed checking, lot checking, target verdicts and report rendering. No timing, no
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from bench.rawhttp import parse_head, request_head
 from bench.redisbench import RedisEndpoint, parse_redis_benchmark
 from bench.report import LoadRow, Machine, RunReport, WatchRow, evaluate_targets, render_markdown, to_json
 from bench.stats import Histogram, Spread, format_bp_as_times, format_us_as_ms, percentile, ratio_bp
-from bench.watchers import FeedCheck, FeedMessage
+from bench.watchers import FeedCheck, FeedMessage, frame_run
 from marketplace.auctions.bidwriter import LOCK_SQL, WRITE_SQL
 
 pytestmark = pytest.mark.slow
@@ -285,6 +286,45 @@ def test_a_feed_is_clean_exactly_when_no_seq_is_missing(length: int, drop: st.Da
     assert (check.gaps == 0) == (not missing)
     assert check.missing == len(missing)
     assert check.last_seq == length
+
+
+_KINDS = st.sampled_from(["bid", "bid", "bid", "extended", "closed", "snapshot", "opened"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.integers(min_value=-1, max_value=3),
+    steps=st.lists(st.tuples(_KINDS, st.sampled_from([1, 1, 1, 1, 0, 2, -1, 5])), max_size=40),
+    cuts=st.sets(st.integers(min_value=1, max_value=39), max_size=10),
+)
+def test_folding_a_frame_at_once_is_folding_its_messages_one_by_one(
+    start: int, steps: list[tuple[str, int]], cuts: set[int]
+) -> None:
+    messages, seq = [], start
+    for kind, step in steps:
+        seq += step
+        messages.append(FeedMessage(type=kind, seq=seq, amount=100 + seq if kind == "bid" else None))
+    frames, begin = [], 0
+    for cut in [*sorted(cut for cut in cuts if cut < len(messages)), len(messages)]:
+        if cut > begin:
+            frames.append(messages[begin:cut])
+            begin = cut
+    by_message, by_frame = FeedCheck(), FeedCheck()
+    for number, frame in enumerate(frames):
+        for message in frame:
+            by_message.see(message)
+        by_frame.see_frame(frame_run(number, frame if len(frame) > 1 else frame[0]))
+    assert asdict(by_frame) == asdict(by_message)
+
+
+def test_a_frame_run_is_unbroken_only_without_snapshots_or_breaks() -> None:
+    bids = [FeedMessage(type="bid", seq=seq, amount=seq) for seq in (4, 5, 6)]
+    run = frame_run(0, bids)
+    summary = (run.unbroken, run.first_seq, run.last_seq, run.bids, run.bid_amounts)
+    assert summary == (True, 4, 6, 3, (4, 5, 6))
+    assert not frame_run(0, [*bids, FeedMessage(type="bid", seq=8)]).unbroken
+    assert not frame_run(0, [FeedMessage(type="snapshot", seq=3), *bids]).unbroken
+    assert frame_run(0, [*bids, FeedMessage(type="closed", seq=7)]).closed
 
 
 # --- a closed lot against what was acknowledged --------------------------------------------------------
