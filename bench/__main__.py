@@ -218,7 +218,7 @@ async def _bid_window(stage: Stage, lot_list: Sequence[lots.Lot], seconds: float
     return max(0.5, min(seconds, left))
 
 
-async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int) -> None:
+async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int, routing: str = "spread") -> None:
     run, plan = stage.run, stage.run.plan
     accounts = run.bidders[: 2 * clients]
     lot_list = await _lots(stage, lot_count, len(accounts) // lot_count, plan.hot_seconds + 2.5)
@@ -226,7 +226,8 @@ async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int) -> 
     targets = []
     for worker in range(clients):
         lot = lot_list[worker % lot_count]
-        process = stage.apps[(worker // lot_count) % len(stage.apps)]
+        spot = worker % lot_count if routing == "by lot" else worker // lot_count
+        process = stage.apps[spot % len(stage.apps)]
         pair = (accounts[2 * worker], accounts[2 * worker + 1])
         per_lot[lot.auction_id].extend(pair)
         targets.append(Target(process.port, lot, pair))
@@ -262,10 +263,11 @@ async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int) -> 
         commits=sum(check.commits for check in checks),
         checks_ok=all(check.ok for check in checks),
         cpu_percent=cpu_percent(before, after),
+        routing="by lot" if routing == "by lot" else "spread",
     )
     run.report.loads.append(row)
     print(
-        f"[bench]   {row.scenario} P={row.processes} L={lot_count} N={clients} "
+        f"[bench]   {row.label} P={row.processes} L={lot_count} N={clients} "
         f"delay={stage.commit_delay_us}: "
         f"{row.accepted_per_s:.0f} accepted/s, {row.decided_per_s:.0f} decided/s, "
         f"{row.accepted}/{row.commits or 1} per commit, checks {'ok' if row.checks_ok else 'FAILED'} "
@@ -397,11 +399,12 @@ async def app_stage(run: Run, processes: int, commit_delay_us: int, phases: Sequ
                         run, f"hot lot, {label}, N={clients}", partial(hot_lot, stage, "hot", 1, clients)
                     )
             if "many" in phases:
-                await _phase(
-                    run,
-                    f"many lots, {label}, L={plan.many_lots}, N={plan.many_bidders}",
-                    lambda: hot_lot(stage, "many", plan.many_lots, plan.many_bidders),
-                )
+                for routing in ("spread", "by lot") if processes > 1 else ("spread",):
+                    await _phase(
+                        run,
+                        f"many lots, {label}, L={plan.many_lots}, N={plan.many_bidders}, {routing}",
+                        partial(hot_lot, stage, "many", plan.many_lots, plan.many_bidders, routing),
+                    )
             if "watch" in phases:
                 for watchers in plan.watchers_one if processes == 1 else plan.watchers_two:
                     await _phase(run, f"watchers, {label}, W={watchers}", partial(watch, stage, watchers))

@@ -63,6 +63,14 @@ class LoadRow:
     commits: int
     checks_ok: bool
     cpu_percent: dict[str, int]
+    routing: Literal["spread", "by lot"] = "spread"
+    """How bidders reach the processes: ``spread`` puts every lot's bidders on every process (a
+    round-robin balancer); ``by lot`` puts each lot's bidders on one process (a balancer hashing the
+    auction id in the path), so that a lot's bids meet in one sequencer."""
+
+    @property
+    def label(self) -> str:
+        return self.scenario if self.processes == 1 else f"{self.scenario} ({self.routing})"
 
     @property
     def app_cpu_us_per_bid(self) -> int | None:
@@ -247,12 +255,34 @@ def evaluate_targets(report: RunReport) -> list[TargetOutcome]:
         _throughput(
             "many lots, 2 processes ≥ 1.6× 1 process",
             many_two.accepted_per_s if many_two else None,
-            "accepted bids/s (2 processes)",
+            f"accepted bids/s (2 processes, {many_two.routing})" if many_two else "",
             many_one.accepted_per_s if many_one else None,
             "accepted bids/s (1 process)",
             16_000,
         ),
     ]
+
+
+def machine_ceiling_bp(report: RunReport) -> int | None:
+    """How many times the 1-process many-lots rate the whole machine could carry at that run's CPU
+    cost per bid (app, load generator, PostgreSQL, Redis and the rest): cores ÷ machine busy."""
+    row = _many_lots(report, 1)
+    busy = row.cpu_percent.get("machine", 0) if row else 0
+    if not busy or not report.machine.cores:
+        return None
+    return (report.machine.cores * 100 * BASIS_POINTS + busy // 2) // busy
+
+
+def machine_ceiling(report: RunReport) -> str | None:
+    ceiling = machine_ceiling_bp(report)
+    row = _many_lots(report, 1)
+    if ceiling is None or row is None:
+        return None
+    return (
+        f"Many lots on this machine: the 1-process run kept it {row.cpu_percent.get('machine', 0)} % busy "
+        f"of {report.machine.cores * 100} %; at the same CPU per bid, everything on this machine "
+        f"together can carry at most {format_bp_as_times(ceiling)} of its rate, whatever the processes."
+    )
 
 
 def _spread_ms(value: Spread | None) -> str:
@@ -312,6 +342,9 @@ def render_markdown(report: RunReport) -> str:
             for t in evaluate_targets(report)
         ],
     )
+    ceiling = machine_ceiling(report)
+    if ceiling:
+        out += ["", ceiling]
     out += ["", "## Raw limits", ""]
     out += _table(
         ("what", "clients", "commit_delay", "rate", "latency"),
@@ -356,7 +389,7 @@ def render_markdown(report: RunReport) -> str:
         ),
         [
             (
-                row.scenario,
+                row.label,
                 str(row.processes),
                 str(row.lots),
                 str(row.bidders),

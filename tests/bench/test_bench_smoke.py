@@ -4,6 +4,7 @@ feed checking, lot checking, target verdicts and report rendering. No timing, no
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,16 @@ from bench.pg import BID_SCRIPT, WRITE_ARGUMENTS, PgbenchResult, parse_pgbench, 
 from bench.profile import REPOSITORY, shares
 from bench.rawhttp import parse_head, request_head
 from bench.redisbench import RedisEndpoint, parse_redis_benchmark
-from bench.report import LoadRow, Machine, RunReport, WatchRow, evaluate_targets, render_markdown, to_json
+from bench.report import (
+    LoadRow,
+    Machine,
+    RunReport,
+    WatchRow,
+    evaluate_targets,
+    machine_ceiling_bp,
+    render_markdown,
+    to_json,
+)
 from bench.stats import Histogram, Spread, format_bp_as_times, format_us_as_ms, percentile, ratio_bp
 from bench.watchers import FeedCheck, FeedMessage, frame_run
 from marketplace.auctions.bidwriter import LOCK_SQL, WRITE_SQL
@@ -543,6 +553,46 @@ def test_the_report_renders_every_section_and_serialises() -> None:
     assert data["correct"] is True
     assert data["loads"][1]["accepted_per_s"] == 1200.0
     assert len(data["targets"]) == 5
+
+
+def test_many_lots_takes_the_faster_routing_and_names_it() -> None:
+    report = _report()
+    by_lot = dataclasses.replace(_load("many lots", 2, 64, 16_500), routing="by lot")
+    report.loads.append(by_lot)
+    many = evaluate_targets(report)[-1]
+    assert (many.ratio_bp, many.verdict) == (16_500, "met")
+    assert "2 processes, by lot" in many.measured
+    text = render_markdown(report)
+    assert "| many lots (by lot) | 2 | 8 | 64 |" in text
+    assert "| many lots (spread) | 2 | 8 | 64 |" in text
+    assert "| many lots | 1 | 8 | 64 |" in text
+
+
+@pytest.mark.parametrize(
+    ("cores", "busy", "ceiling"),
+    [
+        pytest.param(2, 190, 10_526, id="nearly full: little room for a second process"),
+        pytest.param(2, 100, 20_000, id="half busy: twice the rate at most"),
+        pytest.param(8, 160, 50_000, id="more cores, more room"),
+    ],
+)
+def test_the_machine_ceiling_is_cores_over_what_one_process_kept_busy(
+    cores: int, busy: int, ceiling: int
+) -> None:
+    report = _report()
+    report.machine = dataclasses.replace(report.machine, cores=cores)
+    report.loads = [
+        dataclasses.replace(_load("many lots", 1, 64, 10_000), cpu_percent={"machine": busy, "app": 90})
+    ]
+    assert machine_ceiling_bp(report) == ceiling
+    assert f"at most {format_bp_as_times(ceiling)} of its rate" in render_markdown(report)
+
+
+def test_no_ceiling_without_a_one_process_many_lots_run() -> None:
+    report = _report()
+    report.loads = [row for row in report.loads if row.scenario != "many lots"]
+    assert machine_ceiling_bp(report) is None
+    assert "Many lots on this machine" not in render_markdown(report)
 
 
 def test_a_failed_check_makes_the_run_incorrect() -> None:
