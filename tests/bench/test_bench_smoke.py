@@ -620,3 +620,25 @@ def test_profile_shares_from_collapsed_stacks() -> None:
     assert found.own[0] == ("execute (asyncpg/c.py)", 7_500)
     assert found.own_by_component == [("asyncpg", 7_500), ("other (stdlib, runtime)", 2_500)]
     assert found.app_inclusive == [("handle (marketplace/auctions/routes.py)", 7_500)]
+
+
+# --- choosing the watcher phases ---------------------------------------------------------------------
+
+
+def test_watcher_phases_are_chosen_by_processes_and_watchers() -> None:
+    from bench.__main__ import _with_watchers
+    from bench.plan import FULL
+
+    assert _with_watchers(FULL, "") == FULL
+    chosen = _with_watchers(FULL, "1:1000, 2:5000,2:1000")
+    assert (chosen.watchers_one, chosen.watchers_two) == ((1000,), (5000, 1000))
+    assert _with_watchers(FULL, "2:5000").watchers_one == ()
+
+
+@pytest.mark.parametrize("pairs", ["3:100", "1:", "1:-5", "1:0", "x:10", "1000"])
+def test_a_bad_watcher_phase_is_refused(pairs: str) -> None:
+    from bench.__main__ import _with_watchers
+    from bench.plan import FULL
+
+    with pytest.raises(SystemExit, match="processes:watchers"):
+        _with_watchers(FULL, pairs)
