@@ -46,7 +46,7 @@ from bench.apps import (
 from bench.load import Target, closed_loop, paced
 from bench.plan import FULL, PHASES, QUICK, Plan
 from bench.redisbench import DEFAULT_REDIS_URL, RedisEndpoint, run_publish
-from bench.report import LoadRow, Machine, RunReport, WatchRow, render_markdown, write
+from bench.report import LoadRow, Machine, Routing, RunReport, WatchRow, render_markdown, write
 from bench.watchers import WatchPlan, report_from, run_watchers
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -218,7 +218,9 @@ async def _bid_window(stage: Stage, lot_list: Sequence[lots.Lot], seconds: float
     return max(0.5, min(seconds, left))
 
 
-async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int, routing: str = "spread") -> None:
+async def hot_lot(
+    stage: Stage, scenario: str, lot_count: int, clients: int, routing: Routing = "spread"
+) -> None:
     run, plan = stage.run, stage.run.plan
     accounts = run.bidders[: 2 * clients]
     lot_list = await _lots(stage, lot_count, len(accounts) // lot_count, plan.hot_seconds + 2.5)
@@ -263,7 +265,7 @@ async def hot_lot(stage: Stage, scenario: str, lot_count: int, clients: int, rou
         commits=sum(check.commits for check in checks),
         checks_ok=all(check.ok for check in checks),
         cpu_percent=cpu_percent(before, after),
-        routing="by lot" if routing == "by lot" else "spread",
+        routing=routing,
     )
     run.report.loads.append(row)
     print(
@@ -399,7 +401,8 @@ async def app_stage(run: Run, processes: int, commit_delay_us: int, phases: Sequ
                         run, f"hot lot, {label}, N={clients}", partial(hot_lot, stage, "hot", 1, clients)
                     )
             if "many" in phases:
-                for routing in ("spread", "by lot") if processes > 1 else ("spread",):
+                routings: tuple[Routing, ...] = ("spread", "by lot") if processes > 1 else ("spread",)
+                for routing in routings:
                     await _phase(
                         run,
                         f"many lots, {label}, L={plan.many_lots}, N={plan.many_bidders}, {routing}",

@@ -44,6 +44,9 @@ class Machine:
     postgres_settings: dict[str, str]
 
 
+Routing = Literal["spread", "by lot"]
+
+
 @dataclass(frozen=True)
 class LoadRow:
     """One measurement of the app under bid load."""
@@ -63,7 +66,7 @@ class LoadRow:
     commits: int
     checks_ok: bool
     cpu_percent: dict[str, int]
-    routing: Literal["spread", "by lot"] = "spread"
+    routing: Routing = "spread"
     """How bidders reach the processes: ``spread`` puts every lot's bidders on every process (a
     round-robin balancer); ``by lot`` puts each lot's bidders on one process (a balancer hashing the
     auction id in the path), so that a lot's bids meet in one sequencer."""

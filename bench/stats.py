@@ -66,6 +66,19 @@ class Histogram:
         self.total += 1
         self.largest = max(self.largest, value)
 
+    def add_differences(self, later: Sequence[int], earlier: Sequence[int]) -> None:
+        """Add ``l − e`` for every ``l`` in ``later`` and ``e`` in ``earlier`` (what :meth:`add` of
+        each would do, without a call per pair: one receipt time of a frame against the send times
+        of all its bids)."""
+        if not later or not earlier:
+            return
+        counts, width, last = self.counts, self.bucket_width, len(self.counts) - 1
+        for value in later:
+            for base in earlier:
+                counts[min(max(value - base, 0) // width, last)] += 1
+        self.total += len(later) * len(earlier)
+        self.largest = max(self.largest, max(later) - min(earlier))
+
     def merge(self, other: Histogram) -> None:
         if other.bucket_width != self.bucket_width or len(other.counts) != len(self.counts):
             raise ValueError("histograms with different buckets do not merge")

@@ -252,7 +252,6 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
 
     def latencies() -> None:
         """Each bid receipt's latency: the frame's receipt time − the bid's send time."""
-        counts, width, last = histogram.counts, histogram.bucket_width, len(histogram.counts) - 1
         for run, times in zip(runs, receipts, strict=True):
             if not times:
                 continue
@@ -264,12 +263,7 @@ async def _watch_all(plan: WatchPlan, send_times: Sequence[int], ready: Any) -> 
                     sent.append(at)
             report.unmatched_bids += (len(run.bid_amounts) - len(sent)) * len(times)
             report.bid_receipts += len(sent) * len(times)
-            for received in times:
-                for at in sent:
-                    counts[min(max(received - at, 0) // width, last)] += 1
-            if sent:
-                histogram.largest = max(histogram.largest, max(times) - min(sent))
-        histogram.total = sum(counts)
+            histogram.add_differences(times, sent)
 
     async def connect(index: int) -> tuple[FeedProtocol, FeedCheck] | None:
         query = "after_seq=0&batch=true" if plan.batch else "after_seq=0"

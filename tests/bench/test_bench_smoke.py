@@ -129,6 +129,22 @@ def test_histogram_percentile_is_within_one_bucket_above_the_exact_one(
     assert again.percentile(percentile_bp) == approximate
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    later=st.lists(st.integers(min_value=0, max_value=80_000), max_size=12),
+    earlier=st.lists(st.integers(min_value=0, max_value=80_000), max_size=12),
+)
+def test_adding_differences_is_adding_each_difference(later: list[int], earlier: list[int]) -> None:
+    at_once, one_by_one = Histogram(100, 500), Histogram(100, 500)
+    at_once.add_differences(later, earlier)
+    for value in later:
+        for base in earlier:
+            one_by_one.add(value - base)
+    assert (at_once.counts, at_once.total) == (one_by_one.counts, one_by_one.total)
+    if later and earlier:
+        assert at_once.largest == one_by_one.largest
+
+
 def test_histograms_merge_by_adding_counts() -> None:
     first, second = Histogram(10, 10), Histogram(10, 10)
     for value in (5, 15, 500):
